@@ -1,0 +1,10 @@
+# The two set-up commands of the README: `make run` and `make test`.
+.PHONY: install run test check
+install:
+	@bash scripts/install.sh
+run: install
+	.venv/bin/python -m knowledge check
+test: install
+	.venv/bin/python -m pytest -q
+check: install
+	.venv/bin/python -m knowledge check

@@ -1,0 +1,1 @@
+"""The dialogue engine: NLU (search, answer extraction), questionnaire policy and state."""

@@ -1,0 +1,1 @@
+"""Finding scenarios and single matters from what people actually say."""

@@ -1,0 +1,93 @@
+"""Dense vectors of the knowledge texts in a faiss index, cached on disk.
+
+The cache key hashes the knowledge content, the model identity and the indexed texts, so
+a changed knowledge base or model rebuilds the index at the next start, never silently
+serving stale vectors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import faiss
+import numpy as np
+
+from .documents import Text
+
+INDEX_FORMAT = 1
+DEFAULT_CACHE = Path(os.environ.get("YICI_CACHE_DIR", Path(__file__).resolve().parents[2] / "var" / "cache"))
+
+
+def cache_key(knowledge_version: str, model_id: str, texts: Sequence[Text]) -> str:
+    digest = hashlib.sha256(f"{INDEX_FORMAT}|{knowledge_version}|{model_id}".encode())
+    for t in texts:
+        digest.update(f"\x1f{t.owner}\x1e{t.field}\x1e{t.text}".encode())
+    return digest.hexdigest()[:24]
+
+
+class DenseIndex:
+    """Vectors of `texts` (row i = texts[i]) behind a faiss inner-product index."""
+
+    def __init__(self, texts: Sequence[Text], vectors: np.ndarray):
+        self.texts = list(texts)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.index = faiss.IndexFlatIP(self.vectors.shape[1])
+        self.index.add(self.vectors)
+        owners = sorted({t.owner for t in self.texts})
+        self.owners = owners
+        position = {o: i for i, o in enumerate(owners)}
+        self.owner_of_row = np.array([position[t.owner] for t in self.texts], dtype=np.int64)
+
+    @classmethod
+    def load_or_build(cls, name: str, texts: Sequence[Text], model, key: str, cache_dir: Path = DEFAULT_CACHE,
+                      progress: bool = True) -> "DenseIndex":
+        path = Path(cache_dir) / f"{name}-{key}.npy"
+        if path.exists():
+            vectors = np.load(path)
+            if vectors.shape[0] == len(texts):
+                return cls(texts, vectors)
+        vectors = encode_documents(model, [t.text for t in texts], progress=progress, label=name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)  # atomic: a crash mid-write never leaves a half index
+        for stale in path.parent.glob(f"{name}-*.npy"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+        (path.parent / f"{name}-{key}.json").write_text(json.dumps({"rows": len(texts)}))
+        return cls(texts, vectors)
+
+    def owner_max(self, query_vector: np.ndarray, field: str | None = None) -> np.ndarray:
+        """Best cosine per owner (aligned with self.owners); -1 where the owner has no text."""
+        scores, rows = self.index.search(query_vector.reshape(1, -1).astype(np.float32), self.index.ntotal)
+        best = np.full(len(self.owners), -1.0, dtype=np.float32)
+        rows, scores = rows[0], scores[0]
+        if field is not None:
+            keep = np.array([self.texts[r].field == field for r in rows])
+            rows, scores = rows[keep], scores[keep]
+        np.maximum.at(best, self.owner_of_row[rows], scores)
+        return best
+
+    def top(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        scores, rows = self.index.search(query_vector.reshape(1, -1).astype(np.float32), k)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+
+
+def encode_documents(model, texts: list[str], *, progress: bool = True, label: str = "index",
+                     batch_size: int = 32) -> np.ndarray:
+    """Encode with a progress bar on stderr (first start builds the index)."""
+    from tqdm import tqdm
+
+    chunks = []
+    bar = tqdm(total=len(texts), desc=f"构建索引 {label}", unit="条", file=sys.stderr, disable=not progress)
+    for i in range(0, len(texts), batch_size):
+        batch = texts[i:i + batch_size]
+        chunks.append(model.encode_document(batch, convert_to_numpy=True, normalize_embeddings=True,
+                                            show_progress_bar=False))
+        bar.update(len(batch))
+    bar.close()
+    return np.vstack(chunks) if chunks else np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)

