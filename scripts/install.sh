@@ -11,5 +11,6 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q "torch==2.13.0"  # the CPU build on disk; never the CUDA one
 .venv/bin/python -m pip install -q -e ".[test]"
 echo "$want" > "$stamp"

@@ -1,0 +1,44 @@
+"""The colloquial lexicon (assistant/data/lexicon.yaml) applied to a user's text."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .. import text as T
+
+LEXICON_FILE = Path(__file__).resolve().parents[1] / "data" / "lexicon.yaml"
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    entries: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # phrase, its pinyin, expansion terms
+    exact_only: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path = LEXICON_FILE) -> "Lexicon":
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        entries = []
+        for phrase, expansion in raw["expansions"].items():
+            phrase = T.normalize(str(phrase))
+            entries.append((phrase, T.pinyin_syllables(phrase), tuple(str(expansion).split())))
+        return cls(tuple(entries), frozenset(T.normalize(p) for p in raw.get("exact_only", [])))
+
+    def expand(self, text: str) -> list[str]:
+        """Expansion terms for phrases found in the (normalised) text, by writing or by sound."""
+        syllables = " " + " ".join(T.pinyin_syllables(text)) + " "
+        out: list[str] = []
+        for phrase, pinyin, expansion in self.entries:
+            hit = phrase in text
+            if not hit and len(pinyin) >= 2 and phrase not in self.exact_only:
+                hit = f" {' '.join(pinyin)} " in syllables
+            if hit:
+                out.extend(t for t in expansion if t not in out)
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    return Lexicon.load()
