@@ -68,19 +68,21 @@ def read_matters(path: Path) -> list[MatterRow]:
 
 
 # ---------------------------------------------------------------- scoring
-def ranking(labels: Sequence[str], scores: Sequence[float], threshold: float) -> list[str]:
-    """Ranked answers with "none" placed where the threshold cuts the scores."""
-    above = [l for l, s in zip(labels, scores) if s >= threshold]
-    below = [l for l, s in zip(labels, scores) if s < threshold]
-    return above + ["none"] + below
+NONE = "none"
+
+
+def ranking(labels: Sequence[str], scores: Sequence[float], is_none: bool) -> list[str]:
+    """Ranked answers: "none" first when nothing fits, else last (never a free top-3 hit)."""
+    order = [l for _, l in sorted(zip(scores, labels), key=lambda t: -t[0])]
+    return [NONE, *order] if is_none else [*order, NONE]
 
 
 def metrics(rows: Sequence[IdentifyRow], ranked: Sequence[list[str]]) -> dict:
     n = len(rows)
     top1 = sum(r[0] in row.expected for row, r in zip(rows, ranked))
     top3 = sum(bool(set(r[:3]) & row.expected) for row, r in zip(rows, ranked))
-    pred_none = [r[0] == "none" for r in ranked]
-    true_none = ["none" in row.expected for row in rows]
+    pred_none = [r[0] == NONE for r in ranked]
+    true_none = [NONE in row.expected for row in rows]
     tp = sum(p and t for p, t in zip(pred_none, true_none))
     return {
         "n": n,
@@ -92,32 +94,30 @@ def metrics(rows: Sequence[IdentifyRow], ranked: Sequence[list[str]]) -> dict:
 
 
 class Scorer:
-    """Per-row scores of the fused model and of the two baselines, computed once."""
+    """Per-row features of the fused model and scores of the two baselines, computed once."""
 
     def __init__(self, identifier: Identifier, rows: Sequence[IdentifyRow]):
         self.identifier = identifier
         self.rows = list(rows)
         self.labels = identifier.scenario_ids
-        self.features, self.bm25, self.dense = [], [], []
+        self.features, self.meant, self.bm25, self.dense = [], [], [], []
         for row in self.rows:
             meant, expanded = identifier.prepare(row.text)
-            vector = identifier.encode(expanded)
-            x = identifier.features(row.text, row.region, vector)
-            self.features.append(x)
+            self.meant.append(meant)
+            self.features.append(identifier.features(row.text, row.region, identifier.encode(expanded)))
             # Baselines see the plain normalised text: no lexicon, no negation handling, no fusion.
-            plain = identifier.encode(_plain(row.text))
-            self.dense.append(_dense_baseline(identifier, plain))
-            self.bm25.append(_bm25_baseline(identifier, _plain(row.text)))
+            plain = _plain(row.text)
+            self.dense.append(_dense_baseline(identifier, identifier.encode(plain)))
+            self.bm25.append(_bm25_baseline(identifier, plain))
 
-    def ranked(self, scores: Sequence[np.ndarray], threshold: float) -> list[list[str]]:
-        out = []
-        for s in scores:
-            order = np.argsort(-s)
-            out.append(ranking([self.labels[i] for i in order], [float(s[i]) for i in order], threshold))
-        return out
+    def decisions(self, fusion: Fusion) -> list[tuple[np.ndarray, float]]:
+        return [fusion.decide(x, m) for x, m in zip(self.features, self.meant)]
 
-    def fused(self, fusion: Fusion) -> list[np.ndarray]:
-        return [fusion.probability(x) for x in self.features]
+    def ranked_fused(self, fusion: Fusion) -> list[list[str]]:
+        return [ranking(self.labels, s, p_any < fusion.threshold) for s, p_any in self.decisions(fusion)]
+
+    def ranked_baseline(self, scores: Sequence[np.ndarray], threshold: float) -> list[list[str]]:
+        return [ranking(self.labels, s, float(np.max(s)) < threshold) for s in scores]
 
 
 def _plain(text: str) -> str:
@@ -141,14 +141,15 @@ def _bm25_baseline(identifier: Identifier, text: str) -> np.ndarray:
     return (np.array(identifier.bm25_core.scores(terms)) + np.array(identifier.bm25_parts.scores(terms))) / scale
 
 
-def best_threshold(scorer: Scorer, scores: Sequence[np.ndarray]) -> float:
-    """Threshold maximising top-1 accuracy (none counts as a label); vectorised over rows."""
-    top = np.array([float(np.max(s)) for s in scores])
-    top_ok = np.array([scorer.labels[int(np.argmax(s))] in row.expected for s, row in zip(scores, scorer.rows)])
-    none_ok = np.array(["none" in row.expected for row in scorer.rows])
+def best_threshold(rows: Sequence[IdentifyRow], labels: Sequence[str], scores: Sequence[np.ndarray],
+                   gate: Sequence[float]) -> float:
+    """Threshold on `gate` (per row) maximising top-1 accuracy, none counted as a label."""
+    gate = np.asarray(gate, dtype=np.float64)
+    top_ok = np.array([labels[int(np.argmax(s))] in row.expected for s, row in zip(scores, rows)])
+    none_ok = np.array([NONE in row.expected for row in rows])
     best, best_acc = 0.5, -1.0
-    for t in np.unique(np.concatenate([[0.0], top + 1e-9])):
-        acc = float(np.mean(np.where(top >= t, top_ok, none_ok)))
+    for t in np.unique(np.concatenate([[0.0], gate + 1e-9])):
+        acc = float(np.mean(np.where(gate >= t, top_ok, none_ok)))
         if acc > best_acc:
             best, best_acc = float(t), acc
     return best
@@ -173,13 +174,12 @@ def errors_report(rows: Sequence[IdentifyRow], ranked: Sequence[list[str]]) -> l
 
 def evaluate_identify(identifier: Identifier, rows: Sequence[IdentifyRow]) -> tuple[dict, list[str]]:
     scorer = Scorer(identifier, rows)
-    fusion = identifier.fusion
-    ranked = scorer.ranked(scorer.fused(fusion), fusion.threshold)
+    ranked = scorer.ranked_fused(identifier.fusion)
     result = metrics(rows, ranked)
     base = json.loads(Path(_fusion_path()).read_text()).get("baselines", {}) if Path(_fusion_path()).exists() else {}
     result["baselines"] = {
-        "bm25": metrics(rows, scorer.ranked(scorer.bm25, base.get("bm25_threshold", 0.5))),
-        "embedding": metrics(rows, scorer.ranked(scorer.dense, base.get("embedding_threshold", 0.85))),
+        "bm25": metrics(rows, scorer.ranked_baseline(scorer.bm25, base.get("bm25_threshold", 0.5))),
+        "embedding": metrics(rows, scorer.ranked_baseline(scorer.dense, base.get("embedding_threshold", 0.85))),
     }
     return result, errors_report(rows, ranked)
 
@@ -212,16 +212,23 @@ def evaluate_matters(identifier: Identifier, rows: Sequence[MatterRow],
 def fit_fusion(scorer: Scorer, c: float = 1.0) -> Fusion:
     from sklearn.linear_model import LogisticRegression
 
+    from .search.identify import query_features
+
     xs, ys, ws = [], [], []
     for row, x in zip(scorer.rows, scorer.features):
         for i, label in enumerate(scorer.labels):
             xs.append(x[i])
             ys.append(1 if label in row.expected else 0)
             ws.append(1.0 if label in row.expected else 0.15)  # one positive among 47: rebalance
-    model = LogisticRegression(C=c, max_iter=2000)
-    model.fit(np.array(xs), np.array(ys), sample_weight=np.array(ws))
-    fusion = Fusion(model.coef_[0].astype(np.float64), float(model.intercept_[0]), 0.5)
-    fusion.threshold = best_threshold(scorer, scorer.fused(fusion))
+    stage1 = LogisticRegression(C=c, max_iter=3000).fit(np.array(xs), np.array(ys), sample_weight=np.array(ws))
+    fusion = Fusion(stage1.coef_[0].astype(np.float64), float(stage1.intercept_[0]), np.zeros(1), 0.0, 0.5)
+    # Stage two: does any scenario fit? Positive when the row expects one (whatever stage one ranks first).
+    qx = np.array([query_features(x, fusion.probability(x), m) for x, m in zip(scorer.features, scorer.meant)])
+    qy = np.array([0 if NONE in row.expected else 1 for row in scorer.rows])
+    stage2 = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(qx, qy)
+    fusion.any_weights, fusion.any_bias = stage2.coef_[0].astype(np.float64), float(stage2.intercept_[0])
+    decisions = scorer.decisions(fusion)
+    fusion.threshold = best_threshold(scorer.rows, scorer.labels, [d[0] for d in decisions], [d[1] for d in decisions])
     return fusion
 
 
@@ -230,11 +237,10 @@ def cross_validate(scorer: Scorer, folds: int = 5, c: float = 1.0, seed: int = 7
     idx = np.random.default_rng(seed).permutation(len(scorer.rows))
     ranked: list[Optional[list[str]]] = [None] * len(scorer.rows)
     for k in range(folds):
-        test = set(idx[k::folds].tolist())
-        train = _subset(scorer, [i for i in range(len(scorer.rows)) if i not in test])
+        test = sorted(idx[k::folds].tolist())
+        train = _subset(scorer, sorted(set(range(len(scorer.rows))) - set(test)))
         fusion = fit_fusion(train, c)
-        held = _subset(scorer, sorted(test))
-        for i, r in zip(sorted(test), held.ranked(held.fused(fusion), fusion.threshold)):
+        for i, r in zip(test, _subset(scorer, test).ranked_fused(fusion)):
             ranked[i] = r
     return metrics(scorer.rows, ranked)  # type: ignore[arg-type]
 
@@ -245,6 +251,7 @@ def _subset(scorer: Scorer, indices: Iterable[int]) -> Scorer:
     indices = list(indices)
     sub.rows = [scorer.rows[i] for i in indices]
     sub.features = [scorer.features[i] for i in indices]
+    sub.meant = [scorer.meant[i] for i in indices]
     sub.bm25 = [scorer.bm25[i] for i in indices]
     sub.dense = [scorer.dense[i] for i in indices]
     return sub
@@ -277,11 +284,11 @@ def tune(identifier: Identifier, dev: Sequence[IdentifyRow], matters: Sequence[M
     weights, mres = tune_matters(identifier, matters)
     fusion.matter_weights = weights
     baselines = {
-        "bm25_threshold": best_threshold(scorer, scorer.bm25),
-        "embedding_threshold": best_threshold(scorer, scorer.dense),
+        "bm25_threshold": best_threshold(dev, scorer.labels, scorer.bm25, [float(np.max(s)) for s in scorer.bm25]),
+        "embedding_threshold": best_threshold(dev, scorer.labels, scorer.dense,
+                                              [float(np.max(s)) for s in scorer.dense]),
     }
-    report = {"C": best_c, "cv": best_cv, "matters_dev": mres,
-              "dev_fit": metrics(dev, scorer.ranked(scorer.fused(fusion), fusion.threshold))}
+    report = {"C": best_c, "cv": best_cv, "matters_dev": mres, "dev_fit": metrics(dev, scorer.ranked_fused(fusion))}
     fusion.save(baselines=baselines, tuned_on={"identify": len(dev), "matters": len(matters)}, report=report)
     return report
 

@@ -29,7 +29,7 @@ from .lexicon import Lexicon, default_lexicon
 FUSION_FILE = Path(__file__).resolve().parents[1] / "data" / "fusion.json"
 FEATURES = (
     "dense_core", "dense_parts", "dense_gap", "bm25_core", "bm25_parts", "char_cover", "pinyin_cover",
-    "lexicon_hit", "alias_exact", "published", "dense_core_x_alias",
+    "lexicon_hit", "alias_exact", "published", "dense_core_x_alias", "dense_rank", "bm25_rank",
 )
 
 
@@ -58,6 +58,7 @@ class Identification:
     candidates: list[Candidate]  # all scenarios, best first
     matters: list[MatterHit]
     threshold: float
+    p_any: float = 0.0  # calibrated probability that some scenario fits at all
     best: Optional[Candidate] = None  # None: nothing fits
     not_published: bool = False  # best fits but the region does not publish it
     alternatives: list[Candidate] = field(default_factory=list)  # close runners-up to offer as choices
@@ -68,7 +69,7 @@ class Identification:
 
     def to_dict(self) -> dict:
         return {
-            "label": self.label, "region": self.region, "not_published": self.not_published,
+            "label": self.label, "region": self.region, "p_any": self.p_any, "not_published": self.not_published,
             "best": asdict(self.best) if self.best else None,
             "alternatives": [asdict(c) for c in self.alternatives],
             "candidates": [asdict(c) for c in self.candidates[:5]],
@@ -76,33 +77,71 @@ class Identification:
         }
 
 
+QUERY_FEATURES = (
+    "top_p", "second_p", "top_gap", "max_dense_core", "max_bm25_core", "max_char_cover", "max_pinyin_cover",
+    "max_lexicon_hit", "any_alias", "log_length", "ascii_ratio",
+)
+
+
+def query_features(x: np.ndarray, p: np.ndarray, meant: str) -> np.ndarray:
+    """Whole-query evidence for "is this any scenario at all" (stage two)."""
+    top2 = np.sort(p)[-2:]
+    col = {name: i for i, name in enumerate(FEATURES)}
+    ascii_chars = sum(1 for ch in meant if ch.isascii() and ch.isalpha())
+    return np.array([
+        top2[1], top2[0], top2[1] - top2[0], x[:, col["dense_core"]].max(), x[:, col["bm25_core"]].max(),
+        x[:, col["char_cover"]].max(), x[:, col["pinyin_cover"]].max(), x[:, col["lexicon_hit"]].max(),
+        x[:, col["alias_exact"]].max(), np.log1p(len(meant)), ascii_chars / max(len(meant), 1),
+    ], dtype=np.float64)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 @dataclass
 class Fusion:
+    """Two calibrated logistic stages fitted on the dev set (`python -m assistant tune`):
+    which scenario (per-scenario features) and whether any scenario fits (query features)."""
+
     weights: np.ndarray
     bias: float
-    threshold: float  # top probability under this means "none"
-    margin: float = 0.25  # runners-up within this of the best are offered as choices
+    any_weights: np.ndarray
+    any_bias: float
+    threshold: float  # P(any scenario fits) under this means "none"
+    margin: float = 0.15  # runners-up whose score is within this of the best are offered as choices
     matter_weights: tuple[float, float, float] = (1.0, 0.35, 0.25)  # dense, bm25, char cover
 
     @classmethod
     def load(cls, path: Path = FUSION_FILE) -> "Fusion":
         if not path.exists():  # untuned: a hand-set starting point, replaced by `python -m assistant tune`
-            w = np.array([6, 2, 4, 2, 0.5, 2, 1.5, 2, 2, 0.3, 0], dtype=np.float64)
-            return cls(w, -6.0, 0.5)
+            w = np.array([6, 2, 4, 2, 0.5, 2, 1.5, 2, 2, 0.3, 0, 1, 1], dtype=np.float64)
+            aw = np.zeros(len(QUERY_FEATURES))
+            aw[0] = 8.0
+            return cls(w, -6.0, aw, -4.0, 0.5)
         raw = json.loads(path.read_text())
-        assert tuple(raw["features"]) == FEATURES, "fusion.json was fitted on other features: rerun tune"
-        return cls(np.array(raw["weights"]), raw["bias"], raw["threshold"], raw.get("margin", 0.25),
-                   tuple(raw.get("matter_weights", (1.0, 0.35, 0.25))))
+        if tuple(raw["features"]) != FEATURES or tuple(raw["query_features"]) != QUERY_FEATURES:
+            raise ValueError("fusion.json was fitted on other features: run `python -m assistant tune`")
+        return cls(np.array(raw["weights"]), raw["bias"], np.array(raw["any_weights"]), raw["any_bias"],
+                   raw["threshold"], raw.get("margin", 0.15), tuple(raw.get("matter_weights", (1.0, 0.35, 0.25))))
 
     def save(self, path: Path = FUSION_FILE, **extra) -> None:
         path.write_text(json.dumps({
             "features": list(FEATURES), "weights": [round(float(w), 6) for w in self.weights],
-            "bias": round(float(self.bias), 6), "threshold": self.threshold, "margin": self.margin,
+            "bias": round(float(self.bias), 6), "query_features": list(QUERY_FEATURES),
+            "any_weights": [round(float(w), 6) for w in self.any_weights], "any_bias": round(float(self.any_bias), 6),
+            "threshold": round(float(self.threshold), 6), "margin": self.margin,
             "matter_weights": list(self.matter_weights), **extra,
         }, ensure_ascii=False, indent=1) + "\n")
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(x @ self.weights + self.bias)))
+        return _sigmoid(x @ self.weights + self.bias)
+
+    def decide(self, x: np.ndarray, meant: str) -> tuple[np.ndarray, float]:
+        """(score per scenario = P(any fits) x its share, P(any scenario fits))."""
+        p = self.probability(x)
+        p_any = float(_sigmoid(query_features(x, p, meant) @ self.any_weights + self.any_bias))
+        return p_any * p / max(float(p.sum()), 1e-12), p_any
 
 
 class Identifier:
@@ -194,6 +233,10 @@ class Identifier:
         bm_core = np.array(self.bm25_core.scores(q_terms)) / scale
         bm_parts = np.array(self.bm25_parts.scores(q_terms)) / scale
 
+        dense_rank = np.empty(n)
+        dense_rank[order] = 1.0 / (np.arange(n) + 1)
+        bm_rank = np.empty(n)
+        bm_rank[np.argsort(-(bm_core + 0.5 * bm_parts))] = 1.0 / (np.arange(n) + 1)
         grams = set(T.char_ngrams(meant))
         pys = set(T.pinyin_ngrams(meant))
         expansion = expanded[len(meant):].split()
@@ -205,7 +248,7 @@ class Identifier:
             alias = 1.0 if any(a in meant for a in self.aliases[sid]) else 0.0
             published = 1.0 if region in self.kb.scenarios[sid].regions else 0.0
             rows.append([core[i], dense["parts"][i], gap[i], bm_core[i], bm_parts[i], char_cover,
-                         pinyin_cover, lex, alias, published, core[i] * alias])
+                         pinyin_cover, lex, alias, published, core[i] * alias, dense_rank[i], bm_rank[i]])
         return np.array(rows, dtype=np.float64)
 
     # ------------------------------------------------------------------ answers
@@ -213,18 +256,17 @@ class Identifier:
         meant, expanded = self.prepare(text)
         vector = self.encode(expanded)
         x = self.features(text, region, vector)
-        probs = self.fusion.probability(x)
-        order = np.argsort(-probs)
-        candidates = [self._candidate(self.scenario_ids[i], float(probs[i]), region) for i in order]
+        scores, p_any = self.fusion.decide(x, meant)
+        order = np.argsort(-scores)
+        candidates = [self._candidate(self.scenario_ids[i], float(scores[i]), region) for i in order]
         result = Identification(text, region, candidates,
                                 self.search_matters(meant, expanded, vector, region) if with_matters else [],
-                                self.fusion.threshold)
-        top = candidates[0]
-        if top.score >= self.fusion.threshold:
+                                self.fusion.threshold, p_any=round(p_any, 4))
+        if p_any >= self.fusion.threshold:
+            top = candidates[0]
             result.best = top
             result.not_published = not top.published
-            result.alternatives = [c for c in candidates[1:4] if c.score >= top.score - self.fusion.margin
-                                   and c.score >= self.fusion.threshold / 2]
+            result.alternatives = [c for c in candidates[1:3] if c.score >= top.score - self.fusion.margin]
         return result
 
     def _candidate(self, sid: str, score: float, region: str) -> Candidate:
