@@ -13,16 +13,18 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEV_IDENTIFY = REPO / "tests" / "data" / "identify_dev.tsv"
-DEV_MATTERS = REPO / "tests" / "data" / "matters_dev.tsv"
+DATA = REPO / "tests" / "data"
+DEV_IDENTIFY = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv"]  # tuning sets (holdout: never)
+DEV_MATTERS = [DATA / "matters_dev.tsv", DATA / "matters_dev2.tsv"]
 
 
 def _identifier():
-    from knowledge import load
+    from knowledge.loader import load_cached
 
+    from .search.dense import DEFAULT_CACHE
     from .search.identify import shared_identifier
 
-    return shared_identifier(load())
+    return shared_identifier(load_cached(DEFAULT_CACHE))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("what", choices=["identify", "matters"])
     ev.add_argument("file", type=Path)
     tu = sub.add_parser("tune", help="在开发集上重新拟合融合权重")
-    tu.add_argument("--identify", type=Path, default=DEV_IDENTIFY)
-    tu.add_argument("--matters", type=Path, default=DEV_MATTERS)
+    tu.add_argument("--identify", type=Path, nargs="+", default=DEV_IDENTIFY)
+    tu.add_argument("--matters", type=Path, nargs="+", default=DEV_MATTERS)
     ch = sub.add_parser("chat", help="终端对话")
     ch.add_argument("--region", default="dongying")
     args = parser.parse_args(argv)
@@ -53,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "tune":
             identifier = _identifier()
-            rows = read_identify(args.identify, set(identifier.kb.scenarios), set(identifier.kb.regions))
-            report = tune(identifier, rows, read_matters(args.matters))
+            known, regions = set(identifier.kb.scenarios), set(identifier.kb.regions)
+            rows = [r for f in args.identify for r in read_identify(f, known, regions)]
+            report = tune(identifier, rows, [r for f in args.matters for r in read_matters(f)])
             print(json.dumps(report, ensure_ascii=False))
             return 0
         if args.command == "chat":

@@ -100,18 +100,20 @@ class Scorer:
         self.identifier = identifier
         self.rows = list(rows)
         self.labels = identifier.scenario_ids
-        self.features, self.meant, self.bm25, self.dense = [], [], [], []
+        self.features, self.meant, self.none, self.bm25, self.dense = [], [], [], [], []
         for row in self.rows:
             meant, expanded = identifier.prepare(row.text)
+            vector = identifier.encode(expanded)
             self.meant.append(meant)
-            self.features.append(identifier.features(row.text, row.region, identifier.encode(expanded)))
+            self.features.append(identifier.features(row.text, row.region, vector))
+            self.none.append(identifier.none_evidence(vector))
             # Baselines see the plain normalised text: no lexicon, no negation handling, no fusion.
             plain = _plain(row.text)
             self.dense.append(_dense_baseline(identifier, identifier.encode(plain)))
             self.bm25.append(_bm25_baseline(identifier, plain))
 
     def decisions(self, fusion: Fusion) -> list[tuple[np.ndarray, float]]:
-        return [fusion.decide(x, m) for x, m in zip(self.features, self.meant)]
+        return [fusion.decide(x, m, e) for x, m, e in zip(self.features, self.meant, self.none)]
 
     def ranked_fused(self, fusion: Fusion) -> list[list[str]]:
         return [ranking(self.labels, s, p_any < fusion.threshold) for s, p_any in self.decisions(fusion)]
@@ -209,26 +211,43 @@ def evaluate_matters(identifier: Identifier, rows: Sequence[MatterRow],
 
 
 # ---------------------------------------------------------------- tuning
-def fit_fusion(scorer: Scorer, c: float = 1.0) -> Fusion:
+def _fit_stage1(scorer: Scorer, indices: Sequence[int], c: float) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
-    from .search.identify import query_features
-
     xs, ys, ws = [], [], []
-    for row, x in zip(scorer.rows, scorer.features):
-        for i, label in enumerate(scorer.labels):
-            xs.append(x[i])
-            ys.append(1 if label in row.expected else 0)
-            ws.append(1.0 if label in row.expected else 0.15)  # one positive among 47: rebalance
-    stage1 = LogisticRegression(C=c, max_iter=3000).fit(np.array(xs), np.array(ys), sample_weight=np.array(ws))
-    fusion = Fusion(stage1.coef_[0].astype(np.float64), float(stage1.intercept_[0]), np.zeros(1), 0.0, 0.5)
-    # Stage two: does any scenario fit? Positive when the row expects one (whatever stage one ranks first).
-    qx = np.array([query_features(x, fusion.probability(x), m) for x, m in zip(scorer.features, scorer.meant)])
+    for i in indices:
+        row, x = scorer.rows[i], scorer.features[i]
+        for j, label in enumerate(scorer.labels):
+            positive = label in row.expected
+            xs.append(x[j])
+            ys.append(int(positive))
+            ws.append(1.0 if positive else 0.15)  # one positive among 47: rebalance
+    model = LogisticRegression(C=c, max_iter=3000).fit(np.array(xs), np.array(ys), sample_weight=np.array(ws))
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def fit_fusion(scorer: Scorer, c: float = 1.0, folds: int = 5) -> Fusion:
+    """Stage one on all rows; stage two (and the threshold) on stage one's out-of-fold
+    probabilities, so the none gate learns from scores as confident as unseen text gets."""
+    from sklearn.linear_model import LogisticRegression
+
+    from .search.identify import _sigmoid, query_features
+
+    n = len(scorer.rows)
+    oof: list[Optional[np.ndarray]] = [None] * n
+    perm = np.random.default_rng(3).permutation(n)
+    for k in range(folds):
+        held = perm[k::folds].tolist()
+        w, b = _fit_stage1(scorer, sorted(set(range(n)) - set(held)), c)
+        for i in held:
+            oof[i] = _sigmoid(scorer.features[i] @ w + b)
+    w, b = _fit_stage1(scorer, range(n), c)
+    qx = np.array([query_features(x, p, m, e) for x, p, m, e in zip(scorer.features, oof, scorer.meant, scorer.none)])
     qy = np.array([0 if NONE in row.expected else 1 for row in scorer.rows])
-    stage2 = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(qx, qy)
-    fusion.any_weights, fusion.any_bias = stage2.coef_[0].astype(np.float64), float(stage2.intercept_[0])
-    decisions = scorer.decisions(fusion)
-    fusion.threshold = best_threshold(scorer.rows, scorer.labels, [d[0] for d in decisions], [d[1] for d in decisions])
+    gate = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(qx, qy)
+    fusion = Fusion(w, b, gate.coef_[0].astype(np.float64), float(gate.intercept_[0]), 0.5)
+    p_any = _sigmoid(qx @ fusion.any_weights + fusion.any_bias)
+    fusion.threshold = best_threshold(scorer.rows, scorer.labels, oof, p_any)  # type: ignore[arg-type]
     return fusion
 
 
@@ -252,6 +271,7 @@ def _subset(scorer: Scorer, indices: Iterable[int]) -> Scorer:
     sub.rows = [scorer.rows[i] for i in indices]
     sub.features = [scorer.features[i] for i in indices]
     sub.meant = [scorer.meant[i] for i in indices]
+    sub.none = [scorer.none[i] for i in indices]
     sub.bm25 = [scorer.bm25[i] for i in indices]
     sub.dense = [scorer.dense[i] for i in indices]
     return sub

@@ -2,12 +2,14 @@
 
 normalize(): traditional -> simplified, full-width -> half-width, lower case, no control
 characters, collapsed white space. strip_negated(): drops the "不是X" part of
-"不是离婚，是结婚" so that X does not pull the match. pinyin_keys(): toneless pinyin, so
-that speech-recognition homophones (二手方过护 ~ 二手房过户) still meet.
+"不是离婚，是结婚" so that X does not pull the match. pinyin_ngrams(): toneless, accent-
+folded pinyin, so that speech-recognition homophones (二手方过护 ~ 二手房过户, 公主房 ~ 公租房)
+still meet.
 """
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
 
@@ -17,6 +19,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Clause separators: a negated span ends at one of these.
 _SEPARATORS = "，,。.！!？?；;、 \n"
 _NEGATIONS = ("不是要办", "不是办", "不是", "并非", "不办", "不想办", "不用办", "不要办", "不打算办", "而不是", "not ", "no ")
+_HEDGES = ("不是很", "不是还", "不是也", "不是说")  # "不是还要迁户口吗": a question, not a negation
 _AFFIRM = ("而是", "是要", "是想", "我要", "我想", "是", "but ")
 
 
@@ -45,7 +48,7 @@ def strip_negated(text: str) -> str:
     while i < len(text):
         neg = next((n for n in _NEGATIONS if text.startswith(n, i)), None)
         # "是不是" asks a question; "不是很" hedges: neither negates a matter.
-        if neg is None or text.startswith("是不是", max(0, i - 1)) or text.startswith("不是很", i):
+        if neg is None or text.startswith("是不是", max(0, i - 1)) or text.startswith(_HEDGES, i):
             out.append(text[i])
             i += 1
             continue
@@ -61,11 +64,38 @@ def strip_negated(text: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def pinyin_syllables(text: str) -> tuple[str, ...]:
-    """Toneless pinyin of the Han characters (other characters dropped)."""
+    """Toneless pinyin of the Han characters (other characters dropped).
+
+    Per-character readings only (no phrase dictionary): matching needs the same reading on
+    both sides, not the right one, and skipping the phrase table saves a second at start.
+    """
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
     from pypinyin import lazy_pinyin
 
     han = "".join(_HAN.findall(text))
     return tuple(lazy_pinyin(han, errors="ignore")) if han else ()
+
+
+_FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"), ("f", "h"), ("r", "l"))
+_FUZZY_FINALS = (("ing", "in"), ("eng", "en"), ("ang", "an"), ("iang", "ian"), ("uang", "uan"))
+
+
+@functools.lru_cache(maxsize=2048)
+def fuzzy_syllable(syllable: str) -> str:
+    """Collapse the sound pairs that accents and speech recognisers confuse (模糊音):
+    zh/z ch/c sh/s, n/l, f/h, r/l, -ing/-in, -eng/-en, -ang/-an."""
+    for a, b in _FUZZY_INITIALS:
+        if syllable.startswith(a):
+            syllable = b + syllable[len(a):]
+            break
+    for a, b in _FUZZY_FINALS:
+        if syllable.endswith(a):
+            return syllable[: -len(a)] + b
+    return syllable
+
+
+def fuzzy_pinyin(text: str) -> tuple[str, ...]:
+    return tuple(fuzzy_syllable(s) for s in pinyin_syllables(text))
 
 
 def char_ngrams(text: str, n: int = 2) -> list[str]:
@@ -76,7 +106,7 @@ def char_ngrams(text: str, n: int = 2) -> list[str]:
 
 
 def pinyin_ngrams(text: str, n: int = 2) -> list[str]:
-    syl = pinyin_syllables(text)
+    syl = fuzzy_pinyin(text)
     if len(syl) < n:
         return list(syl)
     return ["_".join(syl[i:i + n]) for i in range(len(syl) - n + 1)]

@@ -6,6 +6,8 @@ validation, or a KnowledgeError lists each problem with its file and key.
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,4 +220,31 @@ def load(
         problems.extend(run_validation(kb))
     if problems:
         raise KnowledgeError(problems)
+    return kb
+
+
+def load_cached(cache_dir: Path, data_dir: Optional[Path] = None) -> KnowledgeBase:
+    """load(), reusing a pickle of the validated knowledge when the content hash matches.
+
+    Validation runs once per content version; later starts skip it (the hash covers every
+    data file, so an edited file is always loaded and validated afresh).
+    """
+    data_dir = Path(data_dir or DATA_DIR)
+    path = Path(cache_dir) / f"knowledge-{content_hash(data_dir)[:12]}.pickle"
+    try:
+        with path.open("rb") as fh:
+            kb = pickle.load(fh)
+        if isinstance(kb, KnowledgeBase):
+            return kb
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    kb = load(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(kb, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    for stale in path.parent.glob("knowledge-*.pickle"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
     return kb

@@ -18,7 +18,7 @@ import numpy as np
 
 from .documents import Text
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: scenario texts encoded as queries
 DEFAULT_CACHE = Path(os.environ.get("YICI_CACHE_DIR", Path(__file__).resolve().parents[2] / "var" / "cache"))
 
 
@@ -44,13 +44,14 @@ class DenseIndex:
 
     @classmethod
     def load_or_build(cls, name: str, texts: Sequence[Text], model, key: str, cache_dir: Path = DEFAULT_CACHE,
-                      progress: bool = True) -> "DenseIndex":
+                      progress: bool = True, as_queries: bool = False) -> "DenseIndex":
+        """as_queries: encode the texts like user queries (symmetric matching of utterances)."""
         path = Path(cache_dir) / f"{name}-{key}.npy"
         if path.exists():
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):
                 return cls(texts, vectors)
-        vectors = encode_documents(model, [t.text for t in texts], progress=progress, label=name)
+        vectors = encode_texts(model, [t.text for t in texts], progress=progress, label=name, as_queries=as_queries)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, vectors)
@@ -77,8 +78,8 @@ class DenseIndex:
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
 
-def encode_documents(model, texts: list[str], *, progress: bool = True, label: str = "index",
-                     batch_size: int = 32) -> np.ndarray:
+def encode_texts(model, texts: list[str], *, progress: bool = True, label: str = "index",
+                 batch_size: int = 32, as_queries: bool = False) -> np.ndarray:
     """Encode with a progress bar on stderr (first start builds the index)."""
     from tqdm import tqdm
 
@@ -86,8 +87,8 @@ def encode_documents(model, texts: list[str], *, progress: bool = True, label: s
     bar = tqdm(total=len(texts), desc=f"构建索引 {label}", unit="条", file=sys.stderr, disable=not progress)
     for i in range(0, len(texts), batch_size):
         batch = texts[i:i + batch_size]
-        chunks.append(model.encode_document(batch, convert_to_numpy=True, normalize_embeddings=True,
-                                            show_progress_bar=False))
+        encode = model.encode_query if as_queries else model.encode_document
+        chunks.append(encode(batch, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False))
         bar.update(len(batch))
     bar.close()
     return np.vstack(chunks) if chunks else np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)

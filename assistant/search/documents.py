@@ -7,10 +7,16 @@ sub-matter such as 社会保障卡申领 belongs to many scenarios and says litt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from knowledge.loader import KnowledgeBase
 
 from ..text import normalize
+
+OUT_OF_SCOPE_FILE = Path(__file__).resolve().parents[1] / "data" / "out_of_scope.yaml"
+NONE_OWNER = "__none__"
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,9 @@ def matter_texts(kb: KnowledgeBase) -> list[Text]:
             names += [i.listed_as for r in s.regions.values() for i in r.sub_matters if i.matter == mid]
             out += [Text(f"{sid}/{mid}", "matter", t) for t in _unique(names)]
     return out
+
+
+def out_of_scope_texts(path: Path = OUT_OF_SCOPE_FILE) -> list[Text]:
+    """What "none" looks like: chit-chat, complaints, services that are no scenario."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [Text(NONE_OWNER, group, t) for group, lines in raw.items() for t in _unique(lines)]

@@ -9,8 +9,10 @@ them into a probability; "none" is a top probability under the tuned threshold.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import pickle
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,13 +25,14 @@ from knowledge.loader import KnowledgeBase
 from .. import text as T
 from . import lexical
 from .dense import DEFAULT_CACHE, DenseIndex, cache_key
-from .documents import MatterEntry, matter_entries, matter_texts, scenario_texts
+from .documents import MatterEntry, matter_entries, matter_texts, out_of_scope_texts, scenario_texts
 from .lexicon import Lexicon, default_lexicon
 
 FUSION_FILE = Path(__file__).resolve().parents[1] / "data" / "fusion.json"
 FEATURES = (
     "dense_core", "dense_parts", "dense_gap", "bm25_core", "bm25_parts", "char_cover", "pinyin_cover",
     "lexicon_hit", "alias_exact", "published", "dense_core_x_alias", "dense_rank", "bm25_rank",
+    "classifier", "classifier_log",
 )
 
 
@@ -79,11 +82,12 @@ class Identification:
 
 QUERY_FEATURES = (
     "top_p", "second_p", "top_gap", "max_dense_core", "max_bm25_core", "max_char_cover", "max_pinyin_cover",
-    "max_lexicon_hit", "any_alias", "log_length", "ascii_ratio",
+    "max_lexicon_hit", "any_alias", "log_length", "ascii_ratio", "max_classifier", "second_dense_core",
+    "none_classifier", "max_dense_none", "dense_margin_over_none",
 )
 
 
-def query_features(x: np.ndarray, p: np.ndarray, meant: str) -> np.ndarray:
+def query_features(x: np.ndarray, p: np.ndarray, meant: str, none: tuple[float, float]) -> np.ndarray:
     """Whole-query evidence for "is this any scenario at all" (stage two)."""
     top2 = np.sort(p)[-2:]
     col = {name: i for i, name in enumerate(FEATURES)}
@@ -92,6 +96,8 @@ def query_features(x: np.ndarray, p: np.ndarray, meant: str) -> np.ndarray:
         top2[1], top2[0], top2[1] - top2[0], x[:, col["dense_core"]].max(), x[:, col["bm25_core"]].max(),
         x[:, col["char_cover"]].max(), x[:, col["pinyin_cover"]].max(), x[:, col["lexicon_hit"]].max(),
         x[:, col["alias_exact"]].max(), np.log1p(len(meant)), ascii_chars / max(len(meant), 1),
+        x[:, col["classifier"]].max(), np.sort(x[:, col["dense_core"]])[-2],
+        none[0], none[1], x[:, col["dense_core"]].max() - none[1],
     ], dtype=np.float64)
 
 
@@ -115,7 +121,7 @@ class Fusion:
     @classmethod
     def load(cls, path: Path = FUSION_FILE) -> "Fusion":
         if not path.exists():  # untuned: a hand-set starting point, replaced by `python -m assistant tune`
-            w = np.array([6, 2, 4, 2, 0.5, 2, 1.5, 2, 2, 0.3, 0, 1, 1], dtype=np.float64)
+            w = np.array([6, 2, 4, 2, 0.5, 2, 1.5, 2, 2, 0.3, 0, 1, 1, 4, 0.5], dtype=np.float64)
             aw = np.zeros(len(QUERY_FEATURES))
             aw[0] = 8.0
             return cls(w, -6.0, aw, -4.0, 0.5)
@@ -137,11 +143,105 @@ class Fusion:
     def probability(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(x @ self.weights + self.bias)
 
-    def decide(self, x: np.ndarray, meant: str) -> tuple[np.ndarray, float]:
-        """(score per scenario = P(any fits) x its share, P(any scenario fits))."""
+    def decide(self, x: np.ndarray, meant: str, none: tuple[float, float]) -> tuple[np.ndarray, float]:
+        """(score per scenario = P(any fits) x its share, P(any scenario fits)).
+
+        none: (classifier probability of "none", best similarity to an out-of-scope text)."""
         p = self.probability(x)
-        p_any = float(_sigmoid(query_features(x, p, meant) @ self.any_weights + self.any_bias))
+        p_any = float(_sigmoid(query_features(x, p, meant, none) @ self.any_weights + self.any_bias))
         return p_any * p / max(float(p.sum()), 1e-12), p_any
+
+
+class ScenarioClassifier:
+    """Softmax over scenarios, fitted on the knowledge texts' vectors (never on evaluation data).
+
+    Max-similarity only looks at the single nearest text; the classifier learns which region
+    of the embedding space belongs to which scenario from all of its texts together.
+    """
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray):
+        self.weights, self.bias = weights.astype(np.float32), bias.astype(np.float32)
+
+    @classmethod
+    def load_or_fit(cls, index: DenseIndex, none_index: DenseIndex, key: str, cache_dir: Path) -> "ScenarioClassifier":
+        """Classes: the scenarios (index owners) and, last, "none" (the out-of-scope texts)."""
+        path = Path(cache_dir) / f"scenario-classifier-{key}.npz"
+        if path.exists():
+            data = np.load(path)
+            return cls(data["weights"], data["bias"])
+        from sklearn.linear_model import LogisticRegression
+
+        x = np.vstack([index.vectors, none_index.vectors])
+        y = np.concatenate([index.owner_of_row, np.full(len(none_index.vectors), len(index.owners))])
+        model = LogisticRegression(C=10.0, max_iter=3000).fit(x, y)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, weights=model.coef_, bias=model.intercept_)
+        os.replace(tmp, path)
+        for stale in path.parent.glob("scenario-classifier-*.npz"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+        return cls(model.coef_, model.intercept_)
+
+    def probabilities(self, vector: np.ndarray) -> np.ndarray:
+        """P(each scenario), then P(none) as the last entry."""
+        z = self.weights @ vector.astype(np.float32) + self.bias
+        z = np.exp(z - z.max())
+        return (z / z.sum()).astype(np.float64)
+
+
+@dataclass
+class LexicalTables:
+    """Everything lexical the identifier precomputes from the knowledge texts (cached: the
+    tokenising and pinyin conversion of some thousands of texts would cost a second per start)."""
+
+    core_text: dict
+    all_text: dict
+    aliases: dict
+    bm25_core: lexical.BM25
+    bm25_parts: lexical.BM25
+    core_bigrams: dict
+    core_pinyin: dict
+    bm25_matters: lexical.BM25
+    matter_bigrams: list
+
+    @classmethod
+    def load_or_build(cls, kb: KnowledgeBase, scenario_ids, stexts, matter_keys, mtexts, key: str,
+                      cache_dir: Path) -> "LexicalTables":
+        path = Path(cache_dir) / f"lexical-{key}.pickle"
+        try:
+            with path.open("rb") as fh:
+                return pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            pass
+        core = {sid: [] for sid in scenario_ids}
+        parts = {sid: [] for sid in scenario_ids}
+        for t in stexts:
+            (core if t.field == "core" else parts)[t.owner].append(t.text)
+        core_text = {sid: " ".join(v) for sid, v in core.items()}
+        by_matter: dict[str, list[str]] = {key: [] for key in matter_keys}
+        for t in mtexts:
+            by_matter[t.owner].append(t.text)
+        tables = cls(
+            core_text=core_text,
+            all_text={s: core_text[s] + " " + " ".join(parts[s]) for s in scenario_ids},
+            aliases={s: [a for a in (T.normalize(x) for x in (*kb.scenarios[s].aliases, kb.scenarios[s].title))
+                         if len(a) >= 2] for s in scenario_ids},
+            bm25_core=lexical.BM25([lexical.terms(core_text[s]) for s in scenario_ids]),
+            bm25_parts=lexical.BM25([lexical.terms(" ".join(parts[s])) for s in scenario_ids]),
+            core_bigrams={s: set(T.char_ngrams(core_text[s])) for s in scenario_ids},
+            core_pinyin={s: set(T.pinyin_ngrams(core_text[s])) for s in scenario_ids},
+            bm25_matters=lexical.BM25([lexical.terms(" ".join(by_matter[k])) for k in matter_keys]),
+            matter_bigrams=[set(T.char_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(tables, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        for stale in path.parent.glob("lexical-*.pickle"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+        return tables
 
 
 class Identifier:
@@ -149,10 +249,14 @@ class Identifier:
 
     def __init__(self, kb: KnowledgeBase, model=None, *, cache_dir: Path = DEFAULT_CACHE,
                  lexicon: Optional[Lexicon] = None, fusion: Optional[Fusion] = None, progress: bool = True):
+        # jieba's dictionary loads while the model's libraries import: a shorter cold start.
+        warm = threading.Thread(target=lexical.warm_up, daemon=True)
+        warm.start()
         from .embedding import load_model, model_id
 
         self.kb = kb
         self.model = model if model is not None else load_model()
+        warm.join()
         self.lexicon = lexicon or default_lexicon()
         self.fusion = fusion or Fusion.load()
         self.scenario_ids = sorted(kb.scenarios)
@@ -162,8 +266,16 @@ class Identifier:
         mid = model_id() if model is None else getattr(model, "yici_model_id", type(model).__name__)
         stexts = scenario_texts(kb)
         mtexts = matter_texts(kb)
+        skey = cache_key(kb.version, mid, stexts)
+        # Scenario texts are mostly utterances (aliases, examples): encode them like queries.
         self.scenario_index = DenseIndex.load_or_build(
-            "scenarios", stexts, self.model, cache_key(kb.version, mid, stexts), cache_dir, progress)
+            "scenarios", stexts, self.model, skey, cache_dir, progress, as_queries=True)
+        otexts = out_of_scope_texts()
+        self.none_index = DenseIndex.load_or_build(
+            "out_of_scope", otexts, self.model, cache_key(kb.version, mid, otexts), cache_dir, progress,
+            as_queries=True)
+        self.classifier = ScenarioClassifier.load_or_fit(
+            self.scenario_index, self.none_index, cache_key(skey, mid, otexts), cache_dir)
         self.matter_index = DenseIndex.load_or_build(
             "matters", mtexts, self.model, cache_key(kb.version, mid, mtexts), cache_dir, progress)
         assert self.scenario_index.owners == self.scenario_ids
@@ -171,28 +283,11 @@ class Identifier:
             f: np.array([t.field == f for t in self.scenario_index.texts]) for f in ("core", "parts")
         }
 
-        core_docs = {sid: [] for sid in self.scenario_ids}
-        part_docs = {sid: [] for sid in self.scenario_ids}
-        for t in stexts:
-            (core_docs if t.field == "core" else part_docs)[t.owner].append(t.text)
-        self.core_text = {sid: " ".join(v) for sid, v in core_docs.items()}
-        self.bm25_core = lexical.BM25([lexical.terms(self.core_text[s]) for s in self.scenario_ids])
-        self.bm25_parts = lexical.BM25([lexical.terms(" ".join(part_docs[s])) for s in self.scenario_ids])
-        self.core_bigrams = {s: set(T.char_ngrams(self.core_text[s])) for s in self.scenario_ids}
-        self.core_pinyin = {s: set(T.pinyin_ngrams(self.core_text[s])) for s in self.scenario_ids}
-        self.all_text = {s: self.core_text[s] + " " + " ".join(part_docs[s]) for s in self.scenario_ids}
-        self.aliases = {
-            s: [a for a in (T.normalize(x) for x in (*kb.scenarios[s].aliases, kb.scenarios[s].title)) if len(a) >= 2]
-            for s in self.scenario_ids
-        }
-
         self.matter_entries = {e.key: e for e in matter_entries(kb)}
         self.matter_keys = self.matter_index.owners
-        self.bm25_matters = lexical.BM25([
-            lexical.terms(" ".join(t.text for t in mtexts if t.owner == key)) for key in self.matter_keys
-        ])
-        self.matter_bigrams = [set(T.char_ngrams(" ".join(t.text for t in mtexts if t.owner == key)))
-                               for key in self.matter_keys]
+        tables = LexicalTables.load_or_build(kb, self.scenario_ids, stexts, self.matter_keys, mtexts,
+                                             cache_key(skey, "lexical", mtexts), cache_dir)
+        self.__dict__.update(vars(tables))
 
     def _user_words(self) -> list[str]:
         words = []
@@ -210,53 +305,64 @@ class Identifier:
         return meant, (meant + " " + " ".join(expansion)).strip()
 
     def encode(self, text: str) -> np.ndarray:
-        return self.model.encode_query([text], convert_to_numpy=True, normalize_embeddings=True,
-                                       show_progress_bar=False)[0]
+        return self._encode_cached(text)
+
+    @functools.lru_cache(maxsize=4096)  # repeated texts (option labels, retries) skip the model
+    def _encode_cached(self, text: str) -> np.ndarray:
+        vector = self.model.encode_query([text], convert_to_numpy=True, normalize_embeddings=True,
+                                         show_progress_bar=False)[0]
+        vector.setflags(write=False)
+        return vector
 
     def features(self, text: str, region: str, vector: Optional[np.ndarray] = None) -> np.ndarray:
+        """One row per scenario (self.scenario_ids order), columns as FEATURES."""
         meant, expanded = self.prepare(text)
         vector = self.encode(expanded) if vector is None else vector
+        n = len(self.scenario_ids)
         sims = self.scenario_index.vectors @ vector.astype(np.float32)
         owner = self.scenario_index.owner_of_row
-        n = len(self.scenario_ids)
         dense = {}
         for f, mask in self._field_masks.items():
             best = np.full(n, -1.0, dtype=np.float32)
             np.maximum.at(best, owner[mask], sims[mask])
-            dense[f] = best
+            dense[f] = best.astype(np.float64)
         core = dense["core"]
         order = np.argsort(-core)
         gap = core - np.where(np.arange(n) == order[0], core[order[1]], core[order[0]])
+        dense_rank = np.empty(n)
+        dense_rank[order] = 1.0 / (np.arange(n) + 1)
 
         q_terms = lexical.terms(expanded)
         scale = max(self.bm25_core.max_score(q_terms), 1e-6)
         bm_core = np.array(self.bm25_core.scores(q_terms)) / scale
         bm_parts = np.array(self.bm25_parts.scores(q_terms)) / scale
-
-        dense_rank = np.empty(n)
-        dense_rank[order] = 1.0 / (np.arange(n) + 1)
         bm_rank = np.empty(n)
         bm_rank[np.argsort(-(bm_core + 0.5 * bm_parts))] = 1.0 / (np.arange(n) + 1)
-        grams = set(T.char_ngrams(meant))
-        pys = set(T.pinyin_ngrams(meant))
+
+        grams, pys = set(T.char_ngrams(meant)), set(T.pinyin_ngrams(meant))
+        char_cover = np.array([len(grams & self.core_bigrams[s]) for s in self.scenario_ids]) / max(len(grams), 1)
+        pinyin_cover = np.array([len(pys & self.core_pinyin[s]) for s in self.scenario_ids]) / max(len(pys), 1)
         expansion = expanded[len(meant):].split()
-        rows = []
-        for i, sid in enumerate(self.scenario_ids):
-            char_cover = len(grams & self.core_bigrams[sid]) / len(grams) if grams else 0.0
-            pinyin_cover = len(pys & self.core_pinyin[sid]) / len(pys) if pys else 0.0
-            lex = (sum(1 for t in expansion if t in self.all_text[sid]) / len(expansion)) if expansion else 0.0
-            alias = 1.0 if any(a in meant for a in self.aliases[sid]) else 0.0
-            published = 1.0 if region in self.kb.scenarios[sid].regions else 0.0
-            rows.append([core[i], dense["parts"][i], gap[i], bm_core[i], bm_parts[i], char_cover,
-                         pinyin_cover, lex, alias, published, core[i] * alias, dense_rank[i], bm_rank[i]])
-        return np.array(rows, dtype=np.float64)
+        lex = np.array([sum(t in self.all_text[s] for t in expansion) for s in self.scenario_ids]) / max(len(expansion), 1)
+        alias = np.array([any(a in meant for a in self.aliases[s]) for s in self.scenario_ids], dtype=np.float64)
+        published = np.array([region in self.kb.scenarios[s].regions for s in self.scenario_ids], dtype=np.float64)
+        clf = self.classifier.probabilities(vector)[:n]
+        return np.column_stack([
+            core, dense["parts"], gap, bm_core, bm_parts, char_cover, pinyin_cover, lex, alias, published,
+            core * alias, dense_rank, bm_rank, clf, np.log(clf + 1e-6),
+        ])
+
+    def none_evidence(self, vector: np.ndarray) -> tuple[float, float]:
+        """(classifier P(none), best cosine to an out-of-scope text)."""
+        p_none = float(self.classifier.probabilities(vector)[-1])
+        return p_none, float(np.max(self.none_index.vectors @ vector.astype(np.float32)))
 
     # ------------------------------------------------------------------ answers
     def identify(self, text: str, region: str, *, with_matters: bool = True) -> Identification:
         meant, expanded = self.prepare(text)
         vector = self.encode(expanded)
         x = self.features(text, region, vector)
-        scores, p_any = self.fusion.decide(x, meant)
+        scores, p_any = self.fusion.decide(x, meant, self.none_evidence(vector))
         order = np.argsort(-scores)
         candidates = [self._candidate(self.scenario_ids[i], float(scores[i]), region) for i in order]
         result = Identification(text, region, candidates,

@@ -31,6 +31,12 @@ def _jieba():
     return jieba
 
 
+def warm_up() -> None:
+    """Load the tokeniser dictionaries now rather than at the first query."""
+    _jieba()
+    T.pinyin_syllables("预热")
+
+
 def add_user_words(words: Iterable[str]) -> None:
     """Government terms (matter names, aliases) so jieba keeps them whole."""
     jb = _jieba()

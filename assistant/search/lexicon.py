@@ -23,12 +23,12 @@ class Lexicon:
         entries = []
         for phrase, expansion in raw["expansions"].items():
             phrase = T.normalize(str(phrase))
-            entries.append((phrase, T.pinyin_syllables(phrase), tuple(str(expansion).split())))
+            entries.append((phrase, T.fuzzy_pinyin(phrase), tuple(str(expansion).split())))
         return cls(tuple(entries), frozenset(T.normalize(p) for p in raw.get("exact_only", [])))
 
     def expand(self, text: str) -> list[str]:
         """Expansion terms for phrases found in the (normalised) text, by writing or by sound."""
-        syllables = " " + " ".join(T.pinyin_syllables(text)) + " "
+        syllables = " " + " ".join(T.fuzzy_pinyin(text)) + " "
         out: list[str] = []
         for phrase, pinyin, expansion in self.entries:
             hit = phrase in text
