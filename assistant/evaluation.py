@@ -192,10 +192,7 @@ def _fusion_path() -> Path:
     return FUSION_FILE
 
 
-def evaluate_matters(identifier: Identifier, rows: Sequence[MatterRow],
-                     weights: Optional[tuple[float, float, float]] = None) -> tuple[dict, list[str]]:
-    if weights is not None:
-        identifier.fusion.matter_weights = weights
+def evaluate_matters(identifier: Identifier, rows: Sequence[MatterRow]) -> tuple[dict, list[str]]:
     top1 = top5 = 0
     errors = []
     for row in rows:
@@ -277,15 +274,48 @@ def _subset(scorer: Scorer, indices: Iterable[int]) -> Scorer:
     return sub
 
 
-def tune_matters(identifier: Identifier, rows: Sequence[MatterRow]) -> tuple[tuple[float, float, float], dict]:
-    best, best_m = identifier.fusion.matter_weights, {"top1": -1.0}
-    for wb in (0.0, 0.2, 0.35, 0.5, 0.8):
-        for wc in (0.0, 0.15, 0.25, 0.4, 0.6):
-            m, _ = evaluate_matters(identifier, rows, (1.0, wb, wc))
-            if (m["top1"], m["top5"]) > (best_m["top1"], best_m.get("top5", -1)):
-                best, best_m = (1.0, wb, wc), m
-    identifier.fusion.matter_weights = best
-    return best, best_m
+def _matter_training(identifier: Identifier, rows: Sequence[MatterRow]):
+    data = []
+    for row in rows:
+        meant, expanded = identifier.prepare(row.text)
+        cand, x = identifier.matter_features(meant, expanded, identifier.encode(expanded))
+        names = [identifier.matter_entries[identifier.matter_keys[i]].name for i in cand]
+        data.append((x, np.array([any(e in n for e in row.expected) for n in names], dtype=int)))
+    return data
+
+
+def _fit_matters(data, c: float) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.vstack([d[0] for d in data])
+    y = np.concatenate([d[1] for d in data])
+    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced").fit(x, y)
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def _matter_accuracy(data, w: np.ndarray, b: float) -> float:
+    hits = [int(y[int(np.argmax(x @ w + b))]) if len(y) else 0 for x, y in data]
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def tune_matters(identifier: Identifier, rows: Sequence[MatterRow], folds: int = 5) -> tuple[dict, dict]:
+    """Fit the matter ranker; C chosen by cross-validated top-1 on the dev rows."""
+    data = _matter_training(identifier, rows)
+    perm = np.random.default_rng(5).permutation(len(data))
+    best_c, best_cv = 1.0, -1.0
+    for c in (0.1, 1.0, 10.0):
+        accs = []
+        for k in range(folds):
+            held = set(perm[k::folds].tolist())
+            w, b = _fit_matters([d for i, d in enumerate(data) if i not in held], c)
+            accs.append(_matter_accuracy([data[i] for i in held], w, b) * len(held))
+        cv = sum(accs) / len(data)
+        if cv > best_cv:
+            best_c, best_cv = c, cv
+    w, b = _fit_matters(data, best_c)
+    identifier.fusion.matter_weights, identifier.fusion.matter_bias = w, b
+    result, _ = evaluate_matters(identifier, rows)
+    return {"C": best_c, "cv_top1": round(best_cv, 4)}, result
 
 
 def tune(identifier: Identifier, dev: Sequence[IdentifyRow], matters: Sequence[MatterRow],
@@ -301,14 +331,14 @@ def tune(identifier: Identifier, dev: Sequence[IdentifyRow], matters: Sequence[M
     fusion = fit_fusion(scorer, best_c)
     fusion.margin = identifier.fusion.margin
     identifier.fusion = fusion
-    weights, mres = tune_matters(identifier, matters)
-    fusion.matter_weights = weights
+    mcv, mres = tune_matters(identifier, matters)
     baselines = {
         "bm25_threshold": best_threshold(dev, scorer.labels, scorer.bm25, [float(np.max(s)) for s in scorer.bm25]),
         "embedding_threshold": best_threshold(dev, scorer.labels, scorer.dense,
                                               [float(np.max(s)) for s in scorer.dense]),
     }
-    report = {"C": best_c, "cv": best_cv, "matters_dev": mres, "dev_fit": metrics(dev, scorer.ranked_fused(fusion))}
+    report = {"C": best_c, "cv": best_cv, "matters_cv": mcv, "matters_dev": mres,
+              "dev_fit": metrics(dev, scorer.ranked_fused(fusion))}
     fusion.save(baselines=baselines, tuned_on={"identify": len(dev), "matters": len(matters)}, report=report)
     return report
 

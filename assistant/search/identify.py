@@ -80,6 +80,10 @@ class Identification:
         }
 
 
+MATTER_FEATURES = (
+    "dense", "dense_rank", "bm25", "char_cover", "name_cover", "pinyin_cover", "lexicon_hit", "name_in_query",
+    "is_lifecycle",
+)
 QUERY_FEATURES = (
     "top_p", "second_p", "top_gap", "max_dense_core", "max_bm25_core", "max_char_cover", "max_pinyin_cover",
     "max_lexicon_hit", "any_alias", "log_length", "ascii_ratio", "max_classifier", "second_dense_core",
@@ -116,7 +120,9 @@ class Fusion:
     any_bias: float
     threshold: float  # P(any scenario fits) under this means "none"
     margin: float = 0.15  # runners-up whose score is within this of the best are offered as choices
-    matter_weights: tuple[float, float, float] = (1.0, 0.35, 0.25)  # dense, bm25, char cover
+    matter_bias: float = -6.0
+    matter_weights: np.ndarray = field(
+        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0]))  # as MATTER_FEATURES
 
     @classmethod
     def load(cls, path: Path = FUSION_FILE) -> "Fusion":
@@ -126,10 +132,11 @@ class Fusion:
             aw[0] = 8.0
             return cls(w, -6.0, aw, -4.0, 0.5)
         raw = json.loads(path.read_text())
-        if tuple(raw["features"]) != FEATURES or tuple(raw["query_features"]) != QUERY_FEATURES:
+        if (tuple(raw.get("features", ())) != FEATURES or tuple(raw.get("query_features", ())) != QUERY_FEATURES
+                or tuple(raw.get("matter_features", ())) != MATTER_FEATURES):
             raise ValueError("fusion.json was fitted on other features: run `python -m assistant tune`")
         return cls(np.array(raw["weights"]), raw["bias"], np.array(raw["any_weights"]), raw["any_bias"],
-                   raw["threshold"], raw.get("margin", 0.15), tuple(raw.get("matter_weights", (1.0, 0.35, 0.25))))
+                   raw["threshold"], raw.get("margin", 0.15), raw["matter_bias"], np.array(raw["matter_weights"]))
 
     def save(self, path: Path = FUSION_FILE, **extra) -> None:
         path.write_text(json.dumps({
@@ -137,7 +144,9 @@ class Fusion:
             "bias": round(float(self.bias), 6), "query_features": list(QUERY_FEATURES),
             "any_weights": [round(float(w), 6) for w in self.any_weights], "any_bias": round(float(self.any_bias), 6),
             "threshold": round(float(self.threshold), 6), "margin": self.margin,
-            "matter_weights": list(self.matter_weights), **extra,
+            "matter_features": list(MATTER_FEATURES),
+            "matter_weights": [round(float(w), 6) for w in self.matter_weights],
+            "matter_bias": round(float(self.matter_bias), 6), **extra,
         }, ensure_ascii=False, indent=1) + "\n")
 
     def probability(self, x: np.ndarray) -> np.ndarray:
@@ -194,6 +203,8 @@ class LexicalTables:
     """Everything lexical the identifier precomputes from the knowledge texts (cached: the
     tokenising and pinyin conversion of some thousands of texts would cost a second per start)."""
 
+    FORMAT = 2  # bump when the tables' contents change: the cache key includes it
+
     core_text: dict
     all_text: dict
     aliases: dict
@@ -203,6 +214,9 @@ class LexicalTables:
     core_pinyin: dict
     bm25_matters: lexical.BM25
     matter_bigrams: list
+    matter_name_bigrams: list
+    matter_pinyin: list
+    matter_text: list
 
     @classmethod
     def load_or_build(cls, kb: KnowledgeBase, scenario_ids, stexts, matter_keys, mtexts, key: str,
@@ -232,6 +246,9 @@ class LexicalTables:
             core_pinyin={s: set(T.pinyin_ngrams(core_text[s])) for s in scenario_ids},
             bm25_matters=lexical.BM25([lexical.terms(" ".join(by_matter[k])) for k in matter_keys]),
             matter_bigrams=[set(T.char_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
+            matter_name_bigrams=[set(T.char_ngrams(by_matter[k][0])) for k in matter_keys],
+            matter_pinyin=[set(T.pinyin_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
+            matter_text=[" ".join(by_matter[k]) for k in matter_keys],
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -286,7 +303,7 @@ class Identifier:
         self.matter_entries = {e.key: e for e in matter_entries(kb)}
         self.matter_keys = self.matter_index.owners
         tables = LexicalTables.load_or_build(kb, self.scenario_ids, stexts, self.matter_keys, mtexts,
-                                             cache_key(skey, "lexical", mtexts), cache_dir)
+                                             cache_key(skey, f"lexical-v{LexicalTables.FORMAT}", mtexts), cache_dir)
         self.__dict__.update(vars(tables))
 
     def _user_words(self) -> list[str]:
@@ -381,25 +398,47 @@ class Identifier:
         return Candidate(sid, round(score, 4), s.regions[region].name if published else s.title, published,
                          tuple(s.regions))
 
-    def search_matters(self, meant: str, expanded: str, vector: np.ndarray, region: Optional[str] = None,
-                       k: int = 10) -> list[MatterHit]:
+    def matter_features(self, meant: str, expanded: str, vector: np.ndarray, pool: int = 60
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """(candidate rows into self.matter_keys, their features as MATTER_FEATURES).
+
+        Candidates: the best `pool` by dense similarity and by BM25; the rest cannot win."""
         sims = self.matter_index.vectors @ vector.astype(np.float32)
         dense = np.full(len(self.matter_keys), -1.0, dtype=np.float32)
         np.maximum.at(dense, self.matter_index.owner_of_row, sims)
         q_terms = lexical.terms(expanded)
-        scale = max(self.bm25_matters.max_score(q_terms), 1e-6)
-        bm = np.array(self.bm25_matters.scores(q_terms)) / scale
-        grams = set(T.char_ngrams(meant))
-        cover = np.array([len(grams & g) / len(grams) if grams else 0.0 for g in self.matter_bigrams])
-        wd, wb, wc = self.fusion.matter_weights
-        score = wd * dense + wb * bm + wc * cover
+        bm = np.array(self.bm25_matters.scores(q_terms)) / max(self.bm25_matters.max_score(q_terms), 1e-6)
+        rows = np.unique(np.concatenate([np.argsort(-dense)[:pool], np.argsort(-bm)[:pool]]))
+        rank = np.empty(len(dense))
+        rank[np.argsort(-dense)] = 1.0 / (np.arange(len(dense)) + 1)
+        grams, pys = set(T.char_ngrams(meant)), set(T.pinyin_ngrams(meant))
+        expansion = expanded[len(meant):].split()
+        out = []
+        for i in rows:
+            entry = self.matter_entries[self.matter_keys[i]]
+            name_grams = self.matter_name_bigrams[i]
+            out.append([
+                dense[i], rank[i], bm[i],
+                len(grams & self.matter_bigrams[i]) / max(len(grams), 1),
+                len(name_grams & grams) / max(len(name_grams), 1),
+                len(pys & self.matter_pinyin[i]) / max(len(pys), 1),
+                sum(t in self.matter_text[i] for t in expansion) / max(len(expansion), 1),
+                float(T.normalize(entry.name) in meant),
+                float(entry.kind == "lifecycle"),
+            ])
+        return rows, np.array(out, dtype=np.float64)
+
+    def search_matters(self, meant: str, expanded: str, vector: np.ndarray, region: Optional[str] = None,
+                       k: int = 10) -> list[MatterHit]:
+        rows, x = self.matter_features(meant, expanded, vector)
+        score = _sigmoid(x @ self.fusion.matter_weights + self.fusion.matter_bias)
         hits, seen = [], set()
-        for i in np.argsort(-score):
-            entry: MatterEntry = self.matter_entries[self.matter_keys[i]]
+        for j in np.argsort(-score):
+            entry: MatterEntry = self.matter_entries[self.matter_keys[rows[j]]]
             if entry.name in seen:
                 continue
             seen.add(entry.name)
-            hits.append(MatterHit(entry.key, entry.name, entry.kind, entry.scenario, round(float(score[i]), 4)))
+            hits.append(MatterHit(entry.key, entry.name, entry.kind, entry.scenario, round(float(score[j]), 4)))
             if len(hits) == k:
                 break
         return hits
