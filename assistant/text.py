@@ -38,13 +38,22 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
+def negated_spans(text: str) -> list[str]:
+    """What the speaker negates: "不是本地户口，是外地的" -> ["本地户口"]."""
+    return _split_negated(text)[1]
+
+
 def strip_negated(text: str) -> str:
     """Remove spans the speaker negates: "不是离婚，是结婚" -> "，是结婚".
 
     A negated span runs from the negation word to the next clause separator or to a
     following affirmation ("而是", "是"). Text with nothing negated comes back unchanged.
     """
-    out, i = [], 0
+    return _split_negated(text)[0]
+
+
+def _split_negated(text: str) -> tuple[str, list[str]]:
+    out, spans, i = [], [], 0
     while i < len(text):
         neg = next((n for n in _NEGATIONS if text.startswith(n, i)), None)
         # "是不是" asks a question; "不是很" hedges: neither negates a matter.
@@ -57,9 +66,11 @@ def strip_negated(text: str) -> str:
             if j > i + len(neg) and any(text.startswith(a, j) for a in _AFFIRM):
                 break
             j += 1
+        if text[i + len(neg):j].strip():
+            spans.append(text[i + len(neg):j].strip())
         out.append(" ")
         i = j
-    return "".join(out)
+    return "".join(out), spans
 
 
 @functools.lru_cache(maxsize=4096)

@@ -92,8 +92,10 @@ class KnowledgeBase:
         return chain
 
     def scenarios_of(self, region: str) -> list[Scenario]:
-        """Scenarios the region itself publishes (never inherited)."""
-        return [s for s in self.scenarios.values() if region in s.regions]
+        """Scenarios the region itself publishes (never inherited), in catalogue order."""
+        order = list(self.catalogue.get("scenarios", {}))
+        found = [s for s in self.scenarios.values() if region in s.regions]
+        return sorted(found, key=lambda s: order.index(s.id) if s.id in order else len(order))
 
     def publishers(self, scenario_id: str) -> list[str]:
         return list(self.scenarios[scenario_id].regions)

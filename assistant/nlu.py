@@ -1,0 +1,163 @@
+"""Understanding one turn of free text inside a conversation.
+
+- intents: restart, back, summary, unknown (不知道), correction, switch, side question
+  (where / when / fee / time limit / materials), affirm/deny, thanks/greeting;
+- answers: every situation question the text answers, matched through option labels and
+  their colloquial aliases (by writing or by sound), with "不是X" read as excluding X.
+Scenario identification itself is the search component (assistant.search.identify).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from knowledge.conditions import UNKNOWN
+from knowledge.schema import Question, Scenario
+
+from . import text as T
+
+_CUES = {
+    "restart": ("重新开始", "从头开始", "重来", "从头再来", "重新来", "start over", "restart", "清空"),
+    "back": ("上一步", "上一题", "返回上一", "回到上一", "退回", "go back", "back"),
+    "summary": ("我的回答", "我都回答了", "我回答了什么", "查看回答", "刚才答了什么", "我答了啥", "回答汇总", "my answers"),
+    "unknown": ("不知道", "不确定", "不清楚", "说不准", "不太清楚", "不记得", "没数", "不晓得", "dont know", "don't know",
+                "not sure"),
+    "correction": ("说错了", "更正", "改一下", "改成", "弄错了", "搞错了", "填错了", "选错了", "不对，", "刚才不对", "改为"),
+    "switch": ("换一个", "换个事", "办别的", "不办这个", "改办", "我要办的是", "其实是要办", "其实我要", "其实是想"),
+    "checklist": ("清单", "结果", "看看材料", "材料单", "直接看", "打印", "给我看"),
+    "thanks": ("谢谢", "多谢", "感谢", "thank"),
+    "greeting": ("你好", "您好", "在吗", "hello", "hi"),
+}
+_SIDE = {
+    "place": ("在哪", "哪里办", "去哪", "地址", "地点", "窗口", "where"),
+    "hours": ("几点", "上班时间", "办公时间", "周末", "开门", "hours"),
+    "fee": ("多少钱", "收费", "费用", "要钱", "花钱", "免费", "fee", "cost"),
+    "time_limit": ("多久", "几天", "多长时间", "时限", "多快", "当天", "how long"),
+    "materials": ("带什么", "要什么材料", "哪些材料", "材料", "准备什么"),
+}
+_AFFIRM = ("是的", "是", "对", "对的", "嗯", "有", "有的", "要", "需要", "办", "已经", "好的", "可以", "yes", "y", "ok")
+_DENY = ("不是", "否", "没有", "没", "不", "不要", "不需要", "不用", "还没", "不办", "no", "n")
+_ORDINALS = {"第一": 0, "第二": 1, "第三": 2, "第四": 3, "第五": 4, "第六": 5, "一": 0, "二": 1, "三": 2, "四": 3,
+             "五": 4, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "a": 0, "b": 1, "c": 2, "d": 3}
+
+
+@dataclass
+class Understanding:
+    text: str  # normalised
+    intents: set[str] = field(default_factory=set)
+    side: set[str] = field(default_factory=set)
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+def has_any(text: str, cues: Iterable[str]) -> bool:
+    return any(c in text for c in cues)
+
+
+def intents(text: str) -> tuple[set[str], set[str]]:
+    found = {name for name, cues in _CUES.items() if has_any(text, cues)}
+    side = {name for name, cues in _SIDE.items() if has_any(text, cues)}
+    # a bare "不知道" is an answer, but "我不知道要办什么" is not about the pending question
+    return found, side
+
+
+def ordinal(text: str) -> Optional[int]:
+    t = text.strip().strip("。.！!个项号选")
+    t = re.sub(r"^(选|要|就)", "", t)
+    return _ORDINALS.get(t.rstrip("个项号"))
+
+
+def _phrases(option) -> list[str]:
+    label = T.normalize(option.label)
+    main = re.split(r"[（(]", label)[0]
+    out = [label, main, *(T.normalize(a) for a in option.aliases)]
+    return [p for p in dict.fromkeys(out) if len(p) >= 2]
+
+
+def _localise(text: str, region_words: Iterable[str]) -> str:
+    """"我俩都是东营户口" -> "我俩都是本地户口": the region's own name means 本地."""
+    for word in sorted(region_words, key=len, reverse=True):
+        if len(word) >= 2:
+            text = text.replace(word, "本地")
+    return text
+
+
+def _match(phrase: str, text: str, text_pinyin: str) -> bool:
+    if phrase in text:
+        return True
+    if len(phrase) >= 3:  # by sound, for speech-recognition errors; short phrases only by writing
+        return " " + " ".join(T.fuzzy_pinyin(phrase)) + " " in text_pinyin
+    return False
+
+
+def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pending: Optional[str],
+                    region_words: Iterable[str] = ()) -> dict[str, str]:
+    """Answers the text gives to these questions (the pending one also by yes/no/ordinal)."""
+    norm = _localise(T.normalize(text), region_words)
+    affirmed = T.strip_negated(norm)
+    negated = T.negated_spans(norm)
+    # A phrase found in the whole text but not in the affirmed part was negated ("不是本地户口").
+    aff_pinyin = " " + " ".join(T.fuzzy_pinyin(affirmed)) + " "
+    all_pinyin = " " + " ".join(T.fuzzy_pinyin(norm)) + " "
+    answers: dict[str, str] = {}
+    for qid in questions:
+        q: Question = scenario.questions[qid]
+        best, best_len, tie = None, 0, False
+        excluded = set()
+        for option in q.options:
+            for phrase in _phrases(option):
+                if _match(phrase, affirmed, aff_pinyin):
+                    if len(phrase) > best_len:
+                        best, best_len, tie = option.value, len(phrase), False
+                    elif len(phrase) == best_len and option.value != best:
+                        tie = True
+                elif _match(phrase, norm, all_pinyin):
+                    excluded.add(option.value)
+        agreeing = set()
+        for span in (sp for sp in negated if len(sp) >= 2):
+            for o in q.options:
+                for ph in _phrases(o):
+                    if any(span in n or n in span for n in T.negated_spans(ph) if len(n) >= 2):
+                        agreeing.add(o.value)  # the option itself says "不是…": 都不是本地户口
+                    elif span in T.strip_negated(ph):
+                        excluded.add(o.value)  # "不是本地户口" rules out 都是本地户口
+        if best is None and len(agreeing) == 1:
+            best, tie = next(iter(agreeing)), False
+        if best is not None and not tie:
+            answers[qid] = best
+        elif excluded and len(q.options) - len(excluded) == 1:
+            answers[qid] = next(o.value for o in q.options if o.value not in excluded)
+    if pending and pending not in answers:
+        value = _pending_answer(scenario.questions[pending], norm)
+        if value is not None:
+            answers[pending] = value
+    return answers
+
+
+def _pending_answer(q: Question, norm: str) -> Optional[str]:
+    """A reply to the question just asked: 不知道, an ordinal, or a bare yes/no."""
+    bare = norm.strip(" 。.！!，,~")
+    if has_any(bare, _CUES["unknown"]) and len(bare) <= 12:
+        return UNKNOWN
+    index = ordinal(bare)
+    if index is not None and index < len(q.options):
+        return q.options[index].value
+    values = [o.value for o in q.options]
+    yes = next((v for v in values if v in ("yes", "y", "true", "has", "need")), None)
+    no = next((v for v in values if v in ("no", "n", "false", "none", "not_needed")), None)
+    if yes and no and len(bare) <= 6:
+        if bare in _DENY or bare.startswith(("不", "没", "否", "no")):
+            return no
+        if bare in _AFFIRM or bare.startswith(("是", "有", "对", "要", "已", "yes")):
+            return yes
+    return None
+
+
+def understand(scenario: Optional[Scenario], text: str, questions: Iterable[str], pending: Optional[str],
+               region_words: Iterable[str] = ()) -> Understanding:
+    norm = T.normalize(text)
+    found, side = intents(norm)
+    answers = extract_answers(scenario, text, questions, pending, region_words) if scenario else {}
+    if "unknown" in found and pending and answers.get(pending) is None and len(norm) <= 20:
+        answers[pending] = UNKNOWN
+    return Understanding(norm, found, side, answers)
