@@ -37,7 +37,7 @@ class Reply:
     text: str
     state: DialogueState
     options: list[dict] = field(default_factory=list)  # [{label, value}]
-    kind: str = "question"  # greeting|choose|question|checklist|info|redirect|not_published
+    kind: str = "question"  # greeting|choose|question|checklist|info|redirect|not_published|not_applicable
     question: Optional[str] = None  # id of the question asked
     checklist: Optional[C.Checklist] = None
 
@@ -51,6 +51,7 @@ class Engine:
         self.kb = kb
         self.identifier = identifier
         self.today = today
+        self._relevant: dict[tuple[str, str], list[str]] = {}  # knowledge-derived, not conversation state
 
     # ------------------------------------------------------------------ entry points
     def start(self, region: str, channel: str = "web") -> Reply:
@@ -77,7 +78,7 @@ class Engine:
         if kind == "cmd":
             return self._command(state, rest)
         if kind == "scenario" and rest in self.kb.scenarios:
-            return self._enter(state, rest, "")
+            return self._enter(state, rest, state.offered_for if rest in state.offered else "")
         if kind == "answer" and state.scenario:
             qid, _, value = rest.partition(":")
             q = self._scenario(state).questions.get(qid)
@@ -118,7 +119,7 @@ class Engine:
     def _text(self, state: DialogueState, text: str) -> Reply:
         scenario = self._scenario(state) if state.scenario else None
         pending = self._pending(state) if scenario else None
-        questions = relevant_questions(self.kb, state.scenario, state.region) if scenario else []
+        questions = self._questions(state.scenario, state.region) if scenario else []
         u = nlu.understand(scenario, text, questions, pending, self._region_words(state.region))
 
         if "restart" in u.intents:
@@ -132,9 +133,13 @@ class Engine:
             if state.offered:
                 index = nlu.ordinal(u.text)
                 if index is not None and index < len(state.offered):
-                    return self._enter(state, state.offered[index], "")
+                    return self._enter(state, state.offered[index], state.offered_for)
             return self._identify(state, text, u)
 
+        if "switch" in u.intents:  # "不办这个了，我要办离婚": the words after the cue name the new matter
+            found = self.identifier.identify(text, state.region, with_matters=False)
+            if found.best and found.best.scenario != state.scenario:
+                return self._switch(state, text, found)
         if u.answers:
             return self._answered(state, u.answers, corrected="correction" in u.intents)
         if u.side:
@@ -157,7 +162,7 @@ class Engine:
             return self._not_published(state, found)
         if found.alternatives:
             choices = [found.best, *found.alternatives]
-            state.offered = [c.scenario for c in choices]
+            state.offered, state.offered_for = [c.scenario for c in choices], text
             return Reply("您想办理的是下面哪一件事？", state, kind="choose",
                          options=[{"label": c.name, "value": f"scenario:{c.scenario}"} for c in choices]
                          + [{"label": "都不是，重新描述", "value": "cmd:restart"}])
@@ -169,11 +174,11 @@ class Engine:
             return Reply(f"{self.kb.regions[state.region].name}未发布“{self.kb.scenarios[scenario_id].title}”"
                          f"一件事（发布地区：{publishers}）。", state, kind="not_published",
                          options=self._region_menu(state))
-        state.scenario, state.offered = scenario_id, []
+        state.scenario, state.offered, state.offered_for = scenario_id, [], ""
         state.answers, state.selection = {}, {}
         scenario = self._scenario(state)
         if text:  # the first sentence often answers questions already
-            questions = relevant_questions(self.kb, scenario_id, state.region)
+            questions = self._questions(scenario_id, state.region)
             state.answers.update(nlu.extract_answers(scenario, text, questions, None, self._region_words(state.region)))
             self._drop_unreachable(state)
         name = scenario.regions[state.region].name
@@ -228,6 +233,12 @@ class Engine:
                 options.append({"label": "上一步", "value": "cmd:back"})
             return Reply(text.strip(), state, options=options, kind="question", question=qid)
         result = C.build(self.kb, state.scenario, state.region, state.answers, state.selection, self._today())
+        if not result.sub_matters:
+            return Reply(f"{prefix}根据您的回答，{result.scenario_name}中没有适用于您情况的事项"
+                         "（例如涉外、涉港澳台或其他特殊情形另有办理渠道）。如回答有误，可以修改。", state,
+                         kind="not_applicable", checklist=result,
+                         options=[{"label": "查看我的回答", "value": "cmd:summary"}, {"label": "上一步", "value": "cmd:back"},
+                                  {"label": "重新开始", "value": "cmd:restart"}])
         n_mat = sum(1 for m in result.materials if not m.exempt)
         n_exempt = len(result.materials) - n_mat
         chosen = [m for m in result.sub_matters if m.selected]
@@ -300,7 +311,7 @@ class Engine:
         text = f"{region}目前没有发布“{self.kb.scenarios[best.scenario].title}”一件事（发布地区：{self._publisher_names(best.scenario)}）。"
         local = [c for c in found.candidates if c.published and c.score >= found.threshold / 2][:3]
         if local:
-            state.offered = [c.scenario for c in local]
+            state.offered, state.offered_for = [c.scenario for c in local], found.text
             return Reply(text + "本地区相近的一件事有：", state, kind="not_published",
                          options=[{"label": c.name, "value": f"scenario:{c.scenario}"} for c in local])
         return Reply(text + "您可以咨询当地政务服务中心，或选择本地区已发布的事项。", state, kind="not_published",
@@ -325,6 +336,12 @@ class Engine:
 
     def _pending(self, state: DialogueState) -> Optional[str]:
         return next_question(self.kb, state.scenario, state.region, state.answers, state.selection, self._today())
+
+    def _questions(self, scenario_id: str, region: str) -> list[str]:
+        key = (scenario_id, region)
+        if key not in self._relevant:
+            self._relevant[key] = relevant_questions(self.kb, scenario_id, region)
+        return self._relevant[key]
 
     def _today(self) -> dt.date:
         return self.today or dt.date.today()

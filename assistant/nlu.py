@@ -96,9 +96,7 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
     norm = _localise(T.normalize(text), region_words)
     affirmed = T.strip_negated(norm)
     negated = T.negated_spans(norm)
-    # A phrase found in the whole text but not in the affirmed part was negated ("不是本地户口").
     aff_pinyin = " " + " ".join(T.fuzzy_pinyin(affirmed)) + " "
-    all_pinyin = " " + " ".join(T.fuzzy_pinyin(norm)) + " "
     answers: dict[str, str] = {}
     for qid in questions:
         q: Question = scenario.questions[qid]
@@ -111,7 +109,7 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
                         best, best_len, tie = option.value, len(phrase), False
                     elif len(phrase) == best_len and option.value != best:
                         tie = True
-                elif _match(phrase, norm, all_pinyin):
+                elif any(phrase in span for span in negated):  # "不是本地的" rules out 本地的
                     excluded.add(option.value)
         agreeing = set()
         for span in (sp for sp in negated if len(sp) >= 2):

