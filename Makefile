@@ -4,6 +4,7 @@ install:
 	@bash scripts/install.sh
 run: install
 	.venv/bin/python -m knowledge check
+	.venv/bin/python -m assistant chat --region $${REGION:-dongying}
 test: install
 	.venv/bin/python -m pytest -q
 check: install

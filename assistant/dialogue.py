@@ -140,8 +140,11 @@ class Engine:
             found = self.identifier.identify(text, state.region, with_matters=False)
             if found.best and found.best.scenario != state.scenario:
                 return self._switch(state, text, found)
-        if u.answers:
-            return self._answered(state, u.answers, corrected="correction" in u.intents)
+        # Free text changes an earlier answer only when the user says it is a correction.
+        answers = {q: v for q, v in u.answers.items()
+                   if q not in state.answers or state.answers[q] == v or "correction" in u.intents}
+        if answers:
+            return self._answered(state, answers, corrected="correction" in u.intents)
         if u.side:
             return self._side_question(state, u)
         # Not an answer: maybe another scenario ("不办这个了，我要开饭店") or something off-topic.

@@ -67,11 +67,16 @@ def ordinal(text: str) -> Optional[int]:
     return _ORDINALS.get(t.rstrip("个项号"))
 
 
+# Words that answer only the question just asked ("没有" means no to it, not to anything else).
+GENERIC = frozenset({"有", "没有", "没", "是", "不是", "否", "对", "不对", "不清楚", "不知道", "不确定", "需要", "不需要",
+                     "要", "不要", "已经", "还没", "还没有", "有的", "没的", "都有", "都没有", "不用"})
+
+
 def _phrases(option) -> list[str]:
     label = T.normalize(option.label)
     main = re.split(r"[（(]", label)[0]
     out = [label, main, *(T.normalize(a) for a in option.aliases)]
-    return [p for p in dict.fromkeys(out) if len(p) >= 2]
+    return [p for p in dict.fromkeys(out) if len(p) >= 2 and p not in GENERIC]
 
 
 def _localise(text: str, region_words: Iterable[str]) -> str:
@@ -82,21 +87,25 @@ def _localise(text: str, region_words: Iterable[str]) -> str:
     return text
 
 
-def _match(phrase: str, text: str, text_pinyin: str) -> bool:
+def _match(phrase: str, text: str, text_pinyin: str) -> float:
+    """Strength of a match: its length, a little less when only by sound (买/卖 differ only
+    in tone, which pinyin drops); 0 when absent."""
     if phrase in text:
-        return True
-    if len(phrase) >= 3:  # by sound, for speech-recognition errors; short phrases only by writing
-        return " " + " ".join(T.fuzzy_pinyin(phrase)) + " " in text_pinyin
-    return False
+        return len(phrase)
+    syllables = T.fuzzy_pinyin(phrase)
+    if len(syllables) >= 3 and " " + " ".join(syllables) + " " in text_pinyin:  # speech errors; never short ones
+        return len(phrase) - 0.5
+    return 0.0
 
 
 def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pending: Optional[str],
                     region_words: Iterable[str] = ()) -> dict[str, str]:
     """Answers the text gives to these questions (the pending one also by yes/no/ordinal)."""
     norm = _localise(T.normalize(text), region_words)
-    affirmed = T.strip_negated(norm)
-    negated = T.negated_spans(norm)
+    affirmed = T.strip_negated_answer(norm)
+    negated = T.negated_spans(norm, T.ANSWER_NEGATIONS)
     aff_pinyin = " " + " ".join(T.fuzzy_pinyin(affirmed)) + " "
+    norm_pinyin = " " + " ".join(T.fuzzy_pinyin(norm)) + " "
     answers: dict[str, str] = {}
     for qid in questions:
         q: Question = scenario.questions[qid]
@@ -104,10 +113,13 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
         excluded = set()
         for option in q.options:
             for phrase in _phrases(option):
-                if _match(phrase, affirmed, aff_pinyin):
-                    if len(phrase) > best_len:
-                        best, best_len, tie = option.value, len(phrase), False
-                    elif len(phrase) == best_len and option.value != best:
+                # a phrase that is itself negative ("没有伤病") is looked for in the whole text
+                negative = any(n in phrase for n in T.ANSWER_NEGATIONS)
+                strength = _match(phrase, norm, norm_pinyin) if negative else _match(phrase, affirmed, aff_pinyin)
+                if strength:
+                    if strength > best_len:
+                        best, best_len, tie = option.value, strength, False
+                    elif strength == best_len and option.value != best:
                         tie = True
                 elif any(phrase in span for span in negated):  # "不是本地的" rules out 本地的
                     excluded.add(option.value)
@@ -115,9 +127,9 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
         for span in (sp for sp in negated if len(sp) >= 2):
             for o in q.options:
                 for ph in _phrases(o):
-                    if any(span in n or n in span for n in T.negated_spans(ph) if len(n) >= 2):
+                    if any(span in n or n in span for n in T.negated_spans(ph, T.ANSWER_NEGATIONS) if len(n) >= 2):
                         agreeing.add(o.value)  # the option itself says "不是…": 都不是本地户口
-                    elif span in T.strip_negated(ph):
+                    elif span in T.strip_negated_answer(ph):
                         excluded.add(o.value)  # "不是本地户口" rules out 都是本地户口
         if best is None and len(agreeing) == 1:
             best, tie = next(iter(agreeing)), False
@@ -125,7 +137,7 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
             answers[qid] = best
         elif excluded and len(q.options) - len(excluded) == 1:
             answers[qid] = next(o.value for o in q.options if o.value not in excluded)
-    if pending and pending not in answers:
+    if pending and not answers:  # a bare yes/no/ordinal answers the question just asked, nothing else
         value = _pending_answer(scenario.questions[pending], norm)
         if value is not None:
             answers[pending] = value

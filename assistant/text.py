@@ -19,7 +19,7 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 # Clause separators: a negated span ends at one of these.
 _SEPARATORS = "，,。.！!？?；;、 \n"
 _NEGATIONS = ("不是要办", "不是办", "不是", "并非", "不办", "不想办", "不用办", "不要办", "不打算办", "而不是", "not ", "no ")
-_HEDGES = ("不是很", "不是还", "不是也", "不是说")  # "不是还要迁户口吗": a question, not a negation
+_HEDGES = ("不是很", "不是还", "不是也", "不是说", "没有没有")  # "不是还要迁户口吗": a question, not a negation
 _AFFIRM = ("而是", "是要", "是想", "我要", "我想", "是", "but ")
 
 
@@ -38,9 +38,14 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
-def negated_spans(text: str) -> list[str]:
+# Answers also read plain negation ("没有抵押", "不需要审批"); search does not, because there
+# "没工作了" is the very thing to find (unemployment), not something to discard.
+ANSWER_NEGATIONS = _NEGATIONS + ("不需要", "无需", "不用", "没有", "没")
+
+
+def negated_spans(text: str, negations: tuple[str, ...] = _NEGATIONS) -> list[str]:
     """What the speaker negates: "不是本地户口，是外地的" -> ["本地户口"]."""
-    return _split_negated(text)[1]
+    return _split_negated(text, negations)[1]
 
 
 def strip_negated(text: str) -> str:
@@ -52,12 +57,17 @@ def strip_negated(text: str) -> str:
     return _split_negated(text)[0]
 
 
-def _split_negated(text: str) -> tuple[str, list[str]]:
+def strip_negated_answer(text: str) -> str:
+    return _split_negated(text, ANSWER_NEGATIONS)[0]
+
+
+def _split_negated(text: str, negations: tuple[str, ...] = _NEGATIONS) -> tuple[str, list[str]]:
     out, spans, i = [], [], 0
     while i < len(text):
-        neg = next((n for n in _NEGATIONS if text.startswith(n, i)), None)
+        neg = next((n for n in negations if text.startswith(n, i)), None)
         # "是不是" asks a question; "不是很" hedges: neither negates a matter.
-        if neg is None or text.startswith("是不是", max(0, i - 1)) or text.startswith(_HEDGES, i):
+        if neg is None or text.startswith(("是不是", "有没有", "要不要"), max(0, i - 1)) \
+                or text.startswith("需不需要", max(0, i - 1)) or text.startswith(_HEDGES, i):
             out.append(text[i])
             i += 1
             continue

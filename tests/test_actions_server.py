@@ -36,10 +36,10 @@ def _domain():
     return yaml.safe_load((REPO / "assistant" / "rasa" / "domain.yml").read_text(encoding="utf-8"))
 
 
-def _call(action, text, slots):
+def _call(action, text, slots, events=()):
     return {"next_action": action, "sender_id": "t1", "version": "3.21.1", "domain": _domain(),
             "tracker": {"sender_id": "t1", "slots": slots, "latest_message": {"text": text, "intent": {}, "entities": []},
-                        "events": [], "paused": False, "followup_action": None,
+                        "events": list(events), "paused": False, "followup_action": None,
                         "active_loop": {"name": "situation_form"} if action.startswith("validate") else {},
                         "latest_action_name": None}}
 
@@ -97,9 +97,12 @@ def test_turns_and_checklist_over_webhook(action_server):
 def test_form_validation_fills_answers(action_server, kb):
     q = next(iter(kb.scenarios["marriage"].questions))
     option = kb.scenarios["marriage"].questions[q].options[0].value
+    answer = f"option:answer:{q}:{option}"
+    # what Rasa sends: the user's message filled the requested slot in this turn
+    events = [{"event": "user", "text": answer}, {"event": "slot", "name": "situation_answer", "value": answer}]
     status, body = _post(action_server + "/webhook", _call(
-        "validate_situation_form", "", {"region": "tianjin", "scenario": "marriage", "answers": {},
-                                        "situation_answer": f"option:answer:{q}:{option}", "requested_slot": "situation_answer"}))
+        "validate_situation_form", answer, {"region": "tianjin", "scenario": "marriage", "answers": {},
+                                            "situation_answer": answer, "requested_slot": "situation_answer"}, events))
     slots = {e["name"]: e["value"] for e in body["events"] if e["event"] == "slot"}
     assert slots["answers"] == {q: option}
 

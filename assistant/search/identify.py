@@ -278,6 +278,8 @@ class Identifier:
         self.fusion = fusion or Fusion.load()
         self.scenario_ids = sorted(kb.scenarios)
         self._lock = threading.Lock()
+        self._place_names = sorted({T.normalize(n) for r in kb.regions.values() if r.level != "national"
+                                    for n in (r.name, *r.aliases) if len(n) >= 2}, key=len, reverse=True)
         lexical.add_user_words(self._user_words())
 
         mid = model_id() if model is None else getattr(model, "yici_model_id", type(model).__name__)
@@ -316,8 +318,11 @@ class Identifier:
 
     # ------------------------------------------------------------------ features
     def prepare(self, text: str) -> tuple[str, str]:
-        """(what the user means, with negated parts removed; that plus lexicon expansions)."""
+        """(what the user means, with negated parts and place names removed; that plus
+        lexicon expansions). "我在辽宁买了套二手房": the region is a parameter, not a topic."""
         meant = T.strip_negated(T.normalize(text))
+        for name in self._place_names:
+            meant = meant.replace(name, " ")
         expansion = self.lexicon.expand(meant)
         return meant, (meant + " " + " ".join(expansion)).strip()
 
