@@ -14,16 +14,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
-DEV_IDENTIFY = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv"]  # tuning sets (holdout: never)
-DEV_MATTERS = [DATA / "matters_dev.tsv", DATA / "matters_dev2.tsv"]
+DEV_IDENTIFY = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv", DATA / "identify_dev3.tsv"]  # tuning sets (holdout: never)
+DEV_MATTERS = [DATA / "matters_dev.tsv", DATA / "matters_dev2.tsv", DATA / "matters_dev3.tsv"]
 
 
-def _identifier():
+def _identifier(tuning: bool = False):
     from knowledge.loader import load_cached
 
     from .search.dense import DEFAULT_CACHE
-    from .search.identify import shared_identifier
+    from .search.identify import Fusion, Identifier, shared_identifier
 
+    if tuning:  # a fusion.json fitted on older features must not stop its own refit
+        return Identifier(load_cached(DEFAULT_CACHE), fusion=Fusion.load(strict=False))
     return shared_identifier(load_cached(DEFAULT_CACHE))
 
 
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, ensure_ascii=False))
             return 0
         if args.command == "tune":
-            identifier = _identifier()
+            identifier = _identifier(tuning=True)
             known, regions = set(identifier.kb.scenarios), set(identifier.kb.regions)
             rows = [r for f in args.identify for r in read_identify(f, known, regions)]
             report = tune(identifier, rows, [r for f in args.matters for r in read_matters(f)])

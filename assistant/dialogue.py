@@ -143,7 +143,9 @@ class Engine:
         # Free text changes an earlier answer only when the user says it is a correction.
         answers = {q: v for q, v in u.answers.items()
                    if q not in state.answers or state.answers[q] == v or "correction" in u.intents}
-        if answers:
+        news = any(state.answers.get(q) != v for q, v in answers.items())
+        # "租房提取多久能到账" names an answer already given only to say what it asks about
+        if answers and (news or not u.side):
             return self._answered(state, answers, corrected="correction" in u.intents)
         if u.side:
             return self._side_question(state, u)
@@ -191,7 +193,8 @@ class Engine:
         old = self._scenario(state).title
         if found.not_published:
             return self._not_published(state, found)
-        reply = self._enter(state, found.best.scenario, text)
+        # answers come from the words after the cue: in "不办这个了，…" 不办 answers nothing
+        reply = self._enter(state, found.best.scenario, nlu.after_cue(T.normalize(text), "switch"))
         reply.text = f"已从“{old}”切换。" + reply.text
         return reply
 

@@ -38,6 +38,7 @@ _SIDE = {
 }
 _AFFIRM = ("是的", "是", "对", "对的", "嗯", "有", "有的", "要", "需要", "办", "已经", "好的", "可以", "yes", "y", "ok")
 _DENY = ("不是", "否", "没有", "没", "不", "不要", "不需要", "不用", "还没", "不办", "no", "n")
+_NOTHING = ("没", "无", "都不", "都没", "也不", "也没", "啥也没", "什么都没", "一个也没")  # "none of these"
 _ORDINALS = {"第一": 0, "第二": 1, "第三": 2, "第四": 3, "第五": 4, "第六": 5, "一": 0, "二": 1, "三": 2, "四": 3,
              "五": 4, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5, "a": 0, "b": 1, "c": 2, "d": 3}
 
@@ -59,6 +60,12 @@ def intents(text: str) -> tuple[set[str], set[str]]:
     side = {name for name, cues in _SIDE.items() if has_any(text, cues)}
     # a bare "不知道" is an answer, but "我不知道要办什么" is not about the pending question
     return found, side
+
+
+def after_cue(norm: str, intent: str) -> str:
+    """"不办这个了，我要给孩子上户口" -> "了，我要给孩子上户口": the words after the intent's last cue."""
+    ends = [norm.rfind(c) + len(c) for c in _CUES[intent] if c in norm]
+    return norm[max(ends):] if ends else norm
 
 
 def ordinal(text: str) -> Optional[int]:
@@ -107,6 +114,8 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
     aff_pinyin = " " + " ".join(T.fuzzy_pinyin(affirmed)) + " "
     norm_pinyin = " " + " ".join(T.fuzzy_pinyin(norm)) + " "
     answers: dict[str, str] = {}
+    questions = list(questions)
+    owners = {span: _named_by(scenario, questions, span) for span in negated}
     for qid in questions:
         q: Question = scenario.questions[qid]
         best, best_len, tie = None, 0, False
@@ -125,6 +134,8 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
                     excluded.add(option.value)
         agreeing = set()
         for span in (sp for sp in negated if len(sp) >= 2):
+            if qid not in owners.get(span, {qid}):
+                continue  # "不是公积金贷款" is about the loan type, not 没有贷款 (no mortgage)
             for o in q.options:
                 for ph in _phrases(o):
                     if any(span in n or n in span for n in T.negated_spans(ph, T.ANSWER_NEGATIONS) if len(n) >= 2):
@@ -144,14 +155,30 @@ def extract_answers(scenario: Scenario, text: str, questions: Iterable[str], pen
     return answers
 
 
+def _named_by(scenario: Scenario, questions: list[str], span: str) -> set[str]:
+    """The questions with the longest option phrase inside a negated span (none: every question)."""
+    best, named = 0, set()
+    for qid in questions:
+        for option in scenario.questions[qid].options:
+            for phrase in _phrases(option):
+                if phrase in span and len(phrase) >= best:
+                    named = named | {qid} if len(phrase) == best else {qid}
+                    best = len(phrase)
+    return named or set(questions)
+
+
 def _pending_answer(q: Question, norm: str) -> Optional[str]:
-    """A reply to the question just asked: 不知道, an ordinal, or a bare yes/no."""
+    """A reply to the question just asked: 不知道, an ordinal, an option's own generic words, a bare
+    yes/no, or a denial ("没有伤病") when one option means none of the others."""
     bare = norm.strip(" 。.！!，,~")
     if has_any(bare, _CUES["unknown"]) and len(bare) <= 12:
         return UNKNOWN
     index = ordinal(bare)
     if index is not None and index < len(q.options):
         return q.options[index].value
+    for o in q.options:  # an option's own words too generic to read elsewhere ("都没有")
+        if bare in {T.normalize(o.label), *(T.normalize(a) for a in o.aliases)}:
+            return o.value
     values = [o.value for o in q.options]
     yes = next((v for v in values if v in ("yes", "y", "true", "has", "need")), None)
     no = next((v for v in values if v in ("no", "n", "false", "none", "not_needed")), None)
@@ -160,7 +187,16 @@ def _pending_answer(q: Question, norm: str) -> Optional[str]:
             return no
         if bare in _AFFIRM or bare.startswith(("是", "有", "对", "要", "已", "yes")):
             return yes
+    if no and not yes and len(bare) <= 6 and bare.startswith(_NOTHING) and not _other_denies(q, bare, no):
+        return no  # "没有伤病" to "是否受伤、致残或患病": none of the options
     return None
+
+
+def _other_denies(q: Question, bare: str, no: str) -> bool:
+    """Whether another option itself says this denial ("没有评残" is 致残但还没有评残, not "none")."""
+    said = [n for n in T.negated_spans(bare, T.ANSWER_NEGATIONS) if len(n) >= 2]
+    return any(n in s or s in n for o in q.options if o.value != no for p in _phrases(o)
+               for n in T.negated_spans(p, T.ANSWER_NEGATIONS) if len(n) >= 2 for s in said)
 
 
 def understand(scenario: Optional[Scenario], text: str, questions: Iterable[str], pending: Optional[str],

@@ -43,6 +43,16 @@ def normalize(text: str) -> str:
 ANSWER_NEGATIONS = _NEGATIONS + ("不需要", "无需", "不用", "没有", "没")
 
 
+# Clause breaks: punctuation, or a space next to Chinese ("俺老伴 前天没了"); spaces between
+# Latin words ("passed away") do not break.
+_CLAUSE_BREAK = re.compile(r"[，,。！!？?；;]+|(?<![a-z0-9])\s+|\s+(?![a-z0-9])")
+
+
+def clauses(text: str) -> list[str]:
+    """"我在辽宁买了套二手房，首套" -> ["我在辽宁买了套二手房", "首套"] (normalised text)."""
+    return [c for c in (part.strip() for part in _CLAUSE_BREAK.split(text)) if c]
+
+
 def negated_spans(text: str, negations: tuple[str, ...] = _NEGATIONS) -> list[str]:
     """What the speaker negates: "不是本地户口，是外地的" -> ["本地户口"]."""
     return _split_negated(text, negations)[1]

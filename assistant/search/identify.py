@@ -4,8 +4,11 @@ candidates, or an explicit "none".
 Signals per scenario (see features()): dense cosine to its names/aliases/examples and to
 its sub-matters, BM25 over words+characters+pinyin, character and pinyin coverage of the
 query, colloquial-lexicon hits, an exact alias hit, and whether the region publishes it.
-A logistic model fitted on the dev set (fusion.json, `python -m assistant tune`) turns
-them into a probability; "none" is a top probability under the tuned threshold.
+A listwise (softmax) model fitted on the dev set (fusion.json, `python -m assistant tune`)
+shares the probability among the scenarios, and a logistic gate on whole-query evidence
+(incl. overlap with the out-of-scope texts) says whether any fits; "none" is a gate under
+the tuned threshold, unless one clause alone clears it for the same scenario and the rest
+answers its questions.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import numpy as np
 
 from knowledge.loader import KnowledgeBase, pickle_writer, replace_cache_file
 
+from .. import nlu
 from .. import text as T
 from . import lexical
 from .dense import DEFAULT_CACHE, DenseIndex, cache_key
@@ -32,8 +36,10 @@ FUSION_FILE = Path(__file__).resolve().parents[1] / "data" / "fusion.json"
 FEATURES = (
     "dense_core", "dense_parts", "dense_gap", "bm25_core", "bm25_parts", "char_cover", "pinyin_cover",
     "lexicon_hit", "alias_exact", "published", "dense_core_x_alias", "dense_rank", "bm25_rank",
-    "classifier", "classifier_log",
+    "classifier", "classifier_log", "alias_near", "alias_pinyin_near",
 )
+COPY_DICE = 0.8  # bigram overlap from which a text counts as a copy of another
+MAX_CLAUSES = 8  # clauses tried one by one when the whole sentence falls under the gate
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,13 @@ class Identification:
 
 MATTER_FEATURES = (
     "dense", "dense_rank", "bm25", "char_cover", "name_cover", "pinyin_cover", "lexicon_hit", "name_in_query",
-    "is_lifecycle",
+    "is_lifecycle", "dense_gap", "bm25_rank", "text_cover_idf", "text_pinyin_cover", "alias_in_query",
+    "common_run", "query_cover_idf", "name_length",
 )
 QUERY_FEATURES = (
     "top_p", "second_p", "top_gap", "max_dense_core", "max_bm25_core", "max_char_cover", "max_pinyin_cover",
     "max_lexicon_hit", "any_alias", "log_length", "ascii_ratio", "max_classifier", "second_dense_core",
-    "none_classifier", "max_dense_none", "dense_margin_over_none",
+    "none_classifier", "max_dense_none", "dense_margin_over_none", "none_char_overlap", "max_alias_near",
 )
 
 
@@ -101,7 +108,7 @@ def query_features(x: np.ndarray, p: np.ndarray, meant: str, none: tuple[float, 
         x[:, col["char_cover"]].max(), x[:, col["pinyin_cover"]].max(), x[:, col["lexicon_hit"]].max(),
         x[:, col["alias_exact"]].max(), np.log1p(len(meant)), ascii_chars / max(len(meant), 1),
         x[:, col["classifier"]].max(), np.sort(x[:, col["dense_core"]])[-2],
-        none[0], none[1], x[:, col["dense_core"]].max() - none[1],
+        none[0], none[1], x[:, col["dense_core"]].max() - none[1], none[2], x[:, col["alias_near"]].max(),
     ], dtype=np.float64)
 
 
@@ -111,8 +118,9 @@ def _sigmoid(z):
 
 @dataclass
 class Fusion:
-    """Two calibrated logistic stages fitted on the dev set (`python -m assistant tune`):
-    which scenario (per-scenario features) and whether any scenario fits (query features)."""
+    """Two stages fitted on the dev set (`python -m assistant tune`): which scenario (a softmax
+    over per-scenario features) and whether any scenario fits (a logistic on query features).
+    Matters are ranked by a listwise fit too, calibrated so that a score >= 0.5 reads "fits"."""
 
     weights: np.ndarray
     bias: float
@@ -122,21 +130,27 @@ class Fusion:
     margin: float = 0.15  # runners-up whose score is within this of the best are offered as choices
     matter_bias: float = -6.0
     matter_weights: np.ndarray = field(
-        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0]))  # as MATTER_FEATURES
+        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0]))  # as MATTER_FEATURES
 
     @classmethod
-    def load(cls, path: Path = FUSION_FILE) -> "Fusion":
-        if not path.exists():  # untuned: a hand-set starting point, replaced by `python -m assistant tune`
-            w = np.array([6, 2, 4, 2, 0.5, 2, 1.5, 2, 2, 0.3, 0, 1, 1, 4, 0.5], dtype=np.float64)
+    def load(cls, path: Path = FUSION_FILE, strict: bool = True) -> "Fusion":
+        """strict=False (tuning): a file fitted on other features gives the untuned starting point."""
+        if not path.exists() or (not strict and not cls._fits(json.loads(path.read_text()))):
+            # untuned: a hand-set starting point, replaced by `python -m assistant tune`
+            w = np.array([6, 2, 4, 2, 0.5, 2, 1.5, 2, 2, 0.3, 0, 1, 1, 4, 0.5, 1, 1], dtype=np.float64)
             aw = np.zeros(len(QUERY_FEATURES))
             aw[0] = 8.0
             return cls(w, -6.0, aw, -4.0, 0.5)
         raw = json.loads(path.read_text())
-        if (tuple(raw.get("features", ())) != FEATURES or tuple(raw.get("query_features", ())) != QUERY_FEATURES
-                or tuple(raw.get("matter_features", ())) != MATTER_FEATURES):
+        if not cls._fits(raw):
             raise ValueError("fusion.json was fitted on other features: run `python -m assistant tune`")
         return cls(np.array(raw["weights"]), raw["bias"], np.array(raw["any_weights"]), raw["any_bias"],
                    raw["threshold"], raw.get("margin", 0.15), raw["matter_bias"], np.array(raw["matter_weights"]))
+
+    @staticmethod
+    def _fits(raw: dict) -> bool:
+        return (tuple(raw.get("features", ())) == FEATURES and tuple(raw.get("query_features", ())) == QUERY_FEATURES
+                and tuple(raw.get("matter_features", ())) == MATTER_FEATURES)
 
     def save(self, path: Path = FUSION_FILE, **extra) -> None:
         path.write_text(json.dumps({
@@ -150,15 +164,21 @@ class Fusion:
         }, ensure_ascii=False, indent=1) + "\n")
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        return _sigmoid(x @ self.weights + self.bias)
+        """P(each scenario is the one meant), given that one is: a softmax over the scenarios
+        (fitted listwise). Independent sigmoids saturate together, and two confident scenarios
+        then look like a tie although one is far ahead."""
+        z = x @ self.weights + self.bias
+        z = np.exp(z - z.max())
+        return z / z.sum()
 
     def decide(self, x: np.ndarray, meant: str, none: tuple[float, float]) -> tuple[np.ndarray, float]:
         """(score per scenario = P(any fits) x its share, P(any scenario fits)).
 
-        none: (classifier probability of "none", best similarity to an out-of-scope text)."""
+        none: (classifier probability of "none", best similarity to an out-of-scope text, best
+        character overlap with one)."""
         p = self.probability(x)
         p_any = float(_sigmoid(query_features(x, p, meant, none) @ self.any_weights + self.any_bias))
-        return p_any * p / max(float(p.sum()), 1e-12), p_any
+        return p_any * p, p_any
 
 
 class ScenarioClassifier:
@@ -202,7 +222,7 @@ class LexicalTables:
     """Everything lexical the identifier precomputes from the knowledge texts (cached: the
     tokenising and pinyin conversion of some thousands of texts would cost a second per start)."""
 
-    FORMAT = 2  # bump when the tables' contents change: the cache key includes it
+    FORMAT = 3  # bump when the tables' contents change: the cache key includes it
 
     core_text: dict
     all_text: dict
@@ -216,6 +236,10 @@ class LexicalTables:
     matter_name_bigrams: list
     matter_pinyin: list
     matter_text: list
+    matter_names: list  # per matter: its normalised names (name, aliases, listed names)
+    matter_name_grams: list  # per matter: the bigram set of each of those names
+    matter_name_pinyin: list  # per matter: the pinyin bigram set of each of those names
+    bigram_idf: dict  # character bigram -> idf over the matters (登记/申请 weigh little, 契税 much)
 
     @classmethod
     def load_or_build(cls, kb: KnowledgeBase, scenario_ids, stexts, matter_keys, mtexts, key: str,
@@ -248,16 +272,44 @@ class LexicalTables:
             matter_name_bigrams=[set(T.char_ngrams(by_matter[k][0])) for k in matter_keys],
             matter_pinyin=[set(T.pinyin_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
             matter_text=[" ".join(by_matter[k]) for k in matter_keys],
+            matter_names=[[n for n in by_matter[k] if len(n) >= 2] for k in matter_keys],
+            matter_name_grams=[[set(T.char_ngrams(n)) for n in by_matter[k] if len(n) >= 2] for k in matter_keys],
+            matter_name_pinyin=[[set(T.pinyin_ngrams(n)) for n in by_matter[k] if len(n) >= 2] for k in matter_keys],
+            bigram_idf=_bigram_idf([set(T.char_ngrams(" ".join(by_matter[k]))) for k in matter_keys]),
         )
         replace_cache_file(path, pickle_writer(tables), "lexical-*.pickle")
         return tables
+
+
+def _bigram_idf(docs: list[set]) -> dict:
+    df: dict[str, int] = {}
+    for grams in docs:
+        for g in grams:
+            df[g] = df.get(g, 0) + 1
+    return {g: float(np.log(1 + len(docs) / c)) for g, c in df.items()}
+
+
+def _common_run(a: str, b: str) -> int:
+    """Length of the longest common substring (short texts: plain dynamic programming)."""
+    best, prev = 0, [0] * (len(b) + 1)
+    for ch in a:
+        cur = [0] * (len(b) + 1)
+        for j, other in enumerate(b, start=1):
+            if ch == other:
+                cur[j] = prev[j - 1] + 1
+                best = max(best, cur[j])
+        prev = cur
+    return best
 
 
 class Identifier:
     """Built once per knowledge version; thread-safe for queries."""
 
     def __init__(self, kb: KnowledgeBase, model=None, *, cache_dir: Path = DEFAULT_CACHE,
-                 lexicon: Optional[Lexicon] = None, fusion: Optional[Fusion] = None, progress: bool = True):
+                 lexicon: Optional[Lexicon] = None, fusion: Optional[Fusion] = None, progress: bool = True,
+                 reuse: Optional["Identifier"] = None):
+        """`reuse`: the identifier of the previous knowledge version (a hot reload); its vectors are
+        taken over for texts that did not change, so a reload re-encodes only what was edited."""
         # jieba's dictionary loads while the model's libraries import: a shorter cold start.
         warm = threading.Thread(target=lexical.warm_up, daemon=True)
         warm.start()
@@ -279,16 +331,21 @@ class Identifier:
         mtexts = matter_texts(kb)
         skey = cache_key(kb.version, mid, stexts)
         # Scenario texts are mostly utterances (aliases, examples): encode them like queries.
-        self.scenario_index = DenseIndex.load_or_build(
-            "scenarios", stexts, self.model, skey, cache_dir, progress, as_queries=True)
+        def index(name: str, attr: str, texts, key: str, as_queries: bool) -> DenseIndex:
+            previous = getattr(reuse, attr, None)
+            if previous is not None and previous.texts == list(texts) and reuse.model is self.model:
+                return previous
+            return DenseIndex.load_or_build(name, texts, self.model, key, cache_dir, progress, as_queries=as_queries)
+
+        self.scenario_index = index("scenarios", "scenario_index", stexts, skey, True)
         otexts = out_of_scope_texts()
-        self.none_index = DenseIndex.load_or_build(
-            "out_of_scope", otexts, self.model, cache_key(kb.version, mid, otexts), cache_dir, progress,
-            as_queries=True)
-        self.classifier = ScenarioClassifier.load_or_fit(
-            self.scenario_index, self.none_index, cache_key(skey, mid, otexts), cache_dir)
-        self.matter_index = DenseIndex.load_or_build(
-            "matters", mtexts, self.model, cache_key(kb.version, mid, mtexts), cache_dir, progress)
+        self.none_index = index("out_of_scope", "none_index", otexts, cache_key(kb.version, mid, otexts), True)
+        if reuse is not None and self.scenario_index is reuse.scenario_index and self.none_index is reuse.none_index:
+            self.classifier = reuse.classifier  # fitted on exactly these vectors
+        else:
+            self.classifier = ScenarioClassifier.load_or_fit(
+                self.scenario_index, self.none_index, cache_key(skey, mid, otexts), cache_dir)
+        self.matter_index = index("matters", "matter_index", mtexts, cache_key(kb.version, mid, mtexts), False)
         assert self.scenario_index.owners == self.scenario_ids
         self._field_masks = {
             f: np.array([t.field == f for t in self.scenario_index.texts]) for f in ("core", "parts")
@@ -296,9 +353,14 @@ class Identifier:
 
         self.matter_entries = {e.key: e for e in matter_entries(kb)}
         self.matter_keys = self.matter_index.owners
-        tables = LexicalTables.load_or_build(kb, self.scenario_ids, stexts, self.matter_keys, mtexts,
-                                             cache_key(skey, f"lexical-v{LexicalTables.FORMAT}", mtexts), cache_dir)
+        # jieba learns the lexicon's phrases as words, so the tables depend on the lexicon too
+        tkey = cache_key(skey, f"lexical-v{LexicalTables.FORMAT}-{self.lexicon.digest()}", mtexts)
+        tables = LexicalTables.load_or_build(kb, self.scenario_ids, stexts, self.matter_keys, mtexts, tkey, cache_dir)
         self.__dict__.update(vars(tables))
+        # Graded alias hits: "社宝转移" is most of 社保转移 by sound, "网咖" most of 开网咖 by writing.
+        self._alias_grams = {s: [set(T.char_ngrams(a)) for a in self.aliases[s]] for s in self.scenario_ids}
+        self._alias_pinyin = {s: [set(T.pinyin_ngrams(a)) for a in self.aliases[s]] for s in self.scenario_ids}
+        self._none_grams = [g for g in (set(T.char_ngrams(t.text)) for t in otexts) if g]
 
     def _user_words(self) -> list[str]:
         words = []
@@ -361,22 +423,66 @@ class Identifier:
         alias = np.array([any(a in meant for a in self.aliases[s]) for s in self.scenario_ids], dtype=np.float64)
         published = np.array([region in self.kb.scenarios[s].regions for s in self.scenario_ids], dtype=np.float64)
         clf = self.classifier.probabilities(vector)[:n]
+        alias_cover = np.array([max((len(g & grams) / len(g) for g in self._alias_grams[s] if g), default=0.0)
+                                for s in self.scenario_ids])
+        alias_pinyin = np.array([max((len(g & pys) / len(g) for g in self._alias_pinyin[s] if g), default=0.0)
+                                 for s in self.scenario_ids])
+        # Near misses only: an exact alias already counts in alias_exact, and counting it twice
+        # would crowd two exact hits ("没领结婚证，上户口") into a tie.
+        near = 1.0 - alias
         return np.column_stack([
             core, dense["parts"], gap, bm_core, bm_parts, char_cover, pinyin_cover, lex, alias, published,
-            core * alias, dense_rank, bm_rank, clf, np.log(clf + 1e-6),
+            core * alias, dense_rank, bm_rank, clf, np.log(clf + 1e-6), alias_cover * near, alias_pinyin * near,
         ])
 
-    def none_evidence(self, vector: np.ndarray) -> tuple[float, float]:
-        """(classifier P(none), best cosine to an out-of-scope text)."""
+    def none_evidence(self, vector: np.ndarray, meant: str = "", skip_copies: bool = False
+                      ) -> tuple[float, float, float]:
+        """(classifier P(none), best cosine to an out-of-scope text, best bigram overlap (Dice) with one).
+
+        The overlap sees "二手车过户" written like the out-of-scope 二手车过户要什么手续, where the
+        vectors and the scenario's words (二手, 过户) still pull towards 二手房. skip_copies (tuning
+        only): a dev row that is itself nearly an out-of-scope line would teach the gate to trust
+        the overlap more than unseen text deserves."""
         p_none = float(self.classifier.probabilities(vector)[-1])
-        return p_none, float(np.max(self.none_index.vectors @ vector.astype(np.float32)))
+        grams = set(T.char_ngrams(meant))
+        dice = [2 * len(g & grams) / (len(g) + len(grams)) for g in self._none_grams] if grams else []
+        overlap = max((d for d in dice if not (skip_copies and d >= COPY_DICE)), default=0.0)
+        return p_none, float(np.max(self.none_index.vectors @ vector.astype(np.float32))), overlap
 
     # ------------------------------------------------------------------ answers
     def identify(self, text: str, region: str, *, with_matters: bool = True) -> Identification:
+        result = self._identify_text(text, region, with_matters)
+        if result.best is None:
+            result = self._from_clause(result, with_matters) or result
+        return result
+
+    def _from_clause(self, whole: Identification, with_matters: bool) -> Optional[Identification]:
+        """"我在辽宁买了套二手房，首套，准备用公积金贷款": details that answer the questionnaire
+        dilute the sentence's evidence below the gate while it still ranks the right scenario
+        first. A clause that passes the gate on its own for that same scenario decides, when
+        the other clauses answer some of its questions ("律师费大概多少" answers none of 离婚's)."""
+        parts = T.clauses(T.normalize(whole.text))
+        if len(parts) < 2:
+            return None
+        top = whole.candidates[0].scenario
+        for i, part in enumerate(parts[:MAX_CLAUSES]):
+            found = self._identify_text(part, whole.region, with_matters)
+            if found.best is not None and found.best.scenario == top \
+                    and self._answers_questions(top, "，".join(parts[:i] + parts[i + 1:]), whole.region):
+                found.text = whole.text
+                return found
+        return None
+
+    def _answers_questions(self, scenario_id: str, text: str, region: str) -> bool:
+        """Whether the text answers some of the scenario's questions, read as the dialogue reads answers."""
+        scenario, place = self.kb.scenarios[scenario_id], self.kb.regions[region]
+        return bool(nlu.extract_answers(scenario, text, list(scenario.questions), None, [place.name, *place.aliases]))
+
+    def _identify_text(self, text: str, region: str, with_matters: bool) -> Identification:
         meant, expanded = self.prepare(text)
         vector = self.encode(expanded)
         x = self.features(text, region, vector)
-        scores, p_any = self.fusion.decide(x, meant, self.none_evidence(vector))
+        scores, p_any = self.fusion.decide(x, meant, self.none_evidence(vector, meant))
         order = np.argsort(-scores)
         candidates = [self._candidate(self.scenario_ids[i], float(scores[i]), region) for i in order]
         result = Identification(text, region, candidates,
@@ -408,12 +514,26 @@ class Identifier:
         rows = np.unique(np.concatenate([np.argsort(-dense)[:pool], np.argsort(-bm)[:pool]]))
         rank = np.empty(len(dense))
         rank[np.argsort(-dense)] = 1.0 / (np.arange(len(dense)) + 1)
+        bm_rank = np.empty(len(bm))
+        bm_rank[np.argsort(-bm)] = 1.0 / (np.arange(len(bm)) + 1)
+        top_dense = float(dense.max())
         grams, pys = set(T.char_ngrams(meant)), set(T.pinyin_ngrams(meant))
+        # Bigrams no matter uses (我家, 怎么) say nothing about which matter: weigh them like the rarest.
+        idf = self.bigram_idf
+        unseen = max(idf.values(), default=1.0)
+        q_weight = sum(idf.get(g, unseen) for g in grams) or 1.0
+        compact = "".join(T.char_ngrams(meant, 1))
         expansion = expanded[len(meant):].split()
         out = []
         for i in rows:
             entry = self.matter_entries[self.matter_keys[i]]
             name_grams = self.matter_name_bigrams[i]
+            # How completely the best of its names appears in the query, rare bigrams counting most:
+            # "契税" in "买新房的契税怎么交" covers 契税申报 more than 房地产交易税费申报.
+            text_cover = max((sum(idf.get(g, 0.0) for g in ng & grams) / max(sum(idf.get(g, 0.0) for g in ng), 1e-6)
+                              for ng in self.matter_name_grams[i]), default=0.0)
+            text_pinyin = max((len(np_ & pys) / max(len(np_), 1) for np_ in self.matter_name_pinyin[i]), default=0.0)
+            names = self.matter_names[i]
             out.append([
                 dense[i], rank[i], bm[i],
                 len(grams & self.matter_bigrams[i]) / max(len(grams), 1),
@@ -422,6 +542,11 @@ class Identifier:
                 sum(t in self.matter_text[i] for t in expansion) / max(len(expansion), 1),
                 float(T.normalize(entry.name) in meant),
                 float(entry.kind == "lifecycle"),
+                dense[i] - top_dense, bm_rank[i], text_cover, text_pinyin,
+                float(any(n in meant for n in names)),
+                min(max((_common_run(compact, n) for n in names), default=0), 6) / 6.0,
+                sum(idf.get(g, unseen) for g in grams & self.matter_bigrams[i]) / q_weight,
+                np.log1p(len(entry.name)),
             ])
         return rows, np.array(out, dtype=np.float64)
 

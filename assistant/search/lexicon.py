@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ class Lexicon:
             phrase = T.normalize(str(phrase))
             entries.append((phrase, T.fuzzy_pinyin(phrase), tuple(str(expansion).split())))
         return cls(tuple(entries), frozenset(T.normalize(p) for p in raw.get("exact_only", [])))
+
+    def digest(self) -> str:
+        """Changes with the phrases: the tokeniser learns them as words, so tables cut with it do too."""
+        return hashlib.sha256("\x1f".join(p for p, _, _ in self.entries).encode()).hexdigest()[:12]
 
     def expand(self, text: str) -> list[str]:
         """Expansion terms for phrases found in the (normalised) text, by writing or by sound."""
