@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see assistant/search/embedding.py
+import assistant  # noqa: E402,F401  thread-pool environment (see assistant/__init__.py) before numpy loads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=["sqlite", "redis"], default=os.environ.get("YICI_STORE", "sqlite"))
     args = parser.parse_args(argv)
     os.environ.update(YICI_HOST=args.host, YICI_PORT=str(args.port), YICI_STORE=args.store)
+    if args.workers > 1:  # each worker's encoder gets its share of the cores, not all of them
+        os.environ.setdefault("YICI_EMBEDDING_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))
 
     import logging
 

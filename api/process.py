@@ -29,7 +29,7 @@ class ServerProcess:
         self.var_dir = Path(var_dir)
         self.var_dir.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "YICI_VAR_DIR": str(self.var_dir), "YICI_DB": str(self.var_dir / "yici.sqlite3"),
-                    "YICI_PROGRESS": "0", "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
+                    "YICI_PROGRESS": "0", **(env or {})}
         if cache_dir:
             self.env["YICI_CACHE_DIR"] = str(cache_dir)
         self.log_path = self.var_dir / "server.log"

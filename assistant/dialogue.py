@@ -21,6 +21,7 @@ from .policy import askable, next_question, relevant_questions
 from .state import DialogueState
 
 UNKNOWN_LABEL = "不确定"
+MIN_CHOICE_SCORE = 0.01  # when unsure whether anything fits, scenarios offered must reach this
 MAX_TEXT = 2000  # longer messages are cut: nobody describes a situation in more
 
 
@@ -162,16 +163,21 @@ class Engine:
     def _identify(self, state: DialogueState, text: str, u: nlu.Understanding) -> Reply:
         found = self.identifier.identify(text, state.region)
         if found.best is None:
+            unsure = [c for c in found.candidates[:3] if c.published and c.score >= MIN_CHOICE_SCORE]
+            if unsure and found.p_any >= found.threshold / 2:  # maybe something fits: let them pick
+                return self._choose(state, text, unsure, "不太确定您要办的是哪一件事，是下面的哪一件吗？")
             return self._nothing_fits(state, found, u)
         if found.not_published:
             return self._not_published(state, found)
         if found.alternatives:
-            choices = [found.best, *found.alternatives]
-            state.offered, state.offered_for = [c.scenario for c in choices], text
-            return Reply("您想办理的是下面哪一件事？", state, kind="choose",
-                         options=[{"label": c.name, "value": f"scenario:{c.scenario}"} for c in choices]
-                         + [{"label": "都不是，重新描述", "value": "cmd:restart"}])
+            return self._choose(state, text, [found.best, *found.alternatives], "您想办理的是下面哪一件事？")
         return self._enter(state, found.best.scenario, text)
+
+    def _choose(self, state: DialogueState, text: str, choices: list, question: str) -> Reply:
+        state.offered, state.offered_for = [c.scenario for c in choices], text
+        return Reply(question, state, kind="choose",
+                     options=[{"label": c.name, "value": f"scenario:{c.scenario}"} for c in choices]
+                     + [{"label": "都不是，重新描述", "value": "cmd:restart"}])
 
     def _enter(self, state: DialogueState, scenario_id: str, text: str) -> Reply:
         if state.region not in self.kb.scenarios[scenario_id].regions:

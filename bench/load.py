@@ -8,7 +8,7 @@ same requests made one at a time in the same run (the baseline). Then a crash ru
 worker is killed with SIGKILL mid-run; every session whose turn was acknowledged before
 must be intact afterwards (what the server said it saved is what it has).
 
-    python bench/load.py [--citizens 200] [--think 2.0]
+    python bench/load.py [--citizens 200] [--think 5] [--ramp 10]
 LAST line: one JSON object. Target on 2 cores: 200 concurrent conversations, p95 < 300 ms, 0 errors.
 """
 from __future__ import annotations
@@ -65,7 +65,8 @@ class Citizen:
         if self.think:
             await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.think)
 
-    async def converse(self) -> bool:
+    async def converse(self, arrive: float = 0.0) -> bool:
+        await asyncio.sleep(arrive)
         r = await self.call("POST", "/api/v1/sessions", json={"region": "dongying", "channel": "web"})
         if r is None:
             return False
@@ -90,13 +91,14 @@ class Citizen:
         return True
 
 
-async def run_load(url: str, citizens: int, think: float, seed: int, during=None) -> dict:
+async def run_load(url: str, citizens: int, think: float, seed: int, during=None, ramp: float = 0.0) -> dict:
     latencies, errors, acknowledged = [], [], {}
     limits = httpx.Limits(max_connections=citizens, max_keepalive_connections=citizens)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         people = [Citizen(client, random.Random(seed + i), think, latencies, errors, acknowledged) for i in range(citizens)]
         start = time.perf_counter()
-        tasks = [asyncio.create_task(p.converse()) for p in people]
+        # citizens arrive spread over `ramp` seconds, then all converse at once
+        tasks = [asyncio.create_task(p.converse(ramp * i / max(citizens - 1, 1))) for i, p in enumerate(people)]
         if during:
             await during()
         finished = await asyncio.gather(*tasks)
@@ -123,19 +125,21 @@ async def run_serial(url: str, conversations: int, seed: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--citizens", type=int, default=200)
-    parser.add_argument("--think", type=float, default=2.0, help="mean pause between a citizen's turns, seconds")
+    parser.add_argument("--think", type=float, default=5.0,
+                        help="mean pause between a citizen's turns (reading the question, tapping), seconds")
+    parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the citizens arrive")
     parser.add_argument("--baseline", type=int, default=12, help="conversations for the one-at-a-time baseline")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     env = {"YICI_RATE_PER_MINUTE": "1000000", "YICI_OPERATOR_TOKENS": "bench", "YICI_ADMIN_TOKENS": "bench-admin"}
-    report: dict = {"citizens": args.citizens, "think_s": args.think}
+    report: dict = {"citizens": args.citizens, "think_s": args.think, "ramp_s": args.ramp}
 
     with tempfile.TemporaryDirectory(prefix="yici-load-") as tmp:
         for workers in (1, 2):
             server = ServerProcess(Path(tmp) / f"w{workers}", env=env, workers=workers)
             try:
                 base = asyncio.run(run_serial(server.url, args.baseline, args.seed))
-                loaded = asyncio.run(run_load(server.url, args.citizens, args.think, args.seed))
+                loaded = asyncio.run(run_load(server.url, args.citizens, args.think, args.seed, ramp=args.ramp))
                 loaded.pop("_acknowledged")
                 loaded["baseline"] = base
                 loaded["p95_vs_baseline"] = round(loaded["p95_ms"] / base["p95_ms"], 2)
@@ -150,14 +154,15 @@ def main() -> int:
         killed = []
 
         async def kill_one_worker():
-            await asyncio.sleep(max(args.think, 1.0) * 2)
+            await asyncio.sleep(args.ramp + args.think)  # every citizen is mid-conversation
             pids = server.worker_pids()
             if pids:
                 os.kill(pids[0], 9)
                 killed.append(pids[0])
 
         try:
-            crash = asyncio.run(run_load(server.url, args.citizens, args.think, args.seed + 99, during=kill_one_worker))
+            crash = asyncio.run(run_load(server.url, args.citizens, args.think, args.seed + 99, during=kill_one_worker,
+                                         ramp=args.ramp))
         finally:
             server.stop()
         acknowledged = crash.pop("_acknowledged")

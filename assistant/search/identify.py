@@ -289,17 +289,14 @@ def _bigram_idf(docs: list[set]) -> dict:
     return {g: float(np.log(1 + len(docs) / c)) for g, c in df.items()}
 
 
-def _common_run(a: str, b: str) -> int:
-    """Length of the longest common substring (short texts: plain dynamic programming)."""
-    best, prev = 0, [0] * (len(b) + 1)
-    for ch in a:
-        cur = [0] * (len(b) + 1)
-        for j, other in enumerate(b, start=1):
-            if ch == other:
-                cur[j] = prev[j - 1] + 1
-                best = max(best, cur[j])
-        prev = cur
-    return best
+def _common_run(a: str, b: str, cap: int = 6) -> int:
+    """Length of the longest common substring of a and b, counted up to `cap` (the feature
+    saturates there): substring tests run in C, unlike a Python dynamic programme."""
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    for k in range(min(cap, len(short)), 0, -1):
+        if any(short[i:i + k] in long_ for i in range(len(short) - k + 1)):
+            return k
+    return 0
 
 
 class Identifier:
@@ -544,7 +541,7 @@ class Identifier:
                 float(entry.kind == "lifecycle"),
                 dense[i] - top_dense, bm_rank[i], text_cover, text_pinyin,
                 float(any(n in meant for n in names)),
-                min(max((_common_run(compact, n) for n in names), default=0), 6) / 6.0,
+                max((_common_run(compact, n) for n in names), default=0) / 6.0,
                 sum(idf.get(g, unseen) for g in grams & self.matter_bigrams[i]) / q_weight,
                 np.log1p(len(entry.name)),
             ])
