@@ -34,6 +34,7 @@ log = logging.getLogger("yici.api")
 CHANNELS = ("web", "hotline", "kiosk")
 FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8", "text": "text/plain; charset=utf-8",
            "speech": "text/plain; charset=utf-8"}
+FOLLOW_EVERY = 5.0  # seconds between looks for a knowledge reload made by another process
 PURGE_EVERY = 3600.0  # seconds between purges of expired sessions and events
 KEEP_VERSIONS = 3  # knowledge versions kept in memory for sessions that started on them
 
@@ -72,6 +73,8 @@ class Service:
         self._session_locks: "weakref.WeakValueDictionary[str, threading.Lock]" = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         self._purged = 0.0
+        self.follow_every = FOLLOW_EVERY
+        self._followed, self._reload_seen = 0.0, time.time()  # reloads before this start are on disk already
         self._install(kb)
 
     # ------------------------------------------------------------------ knowledge versions
@@ -94,9 +97,10 @@ class Service:
     def _engine_for(self, state: DialogueState) -> Engine:
         return self._engines.get(state.knowledge_version or "", self.engine)
 
-    def reload(self) -> dict:
+    def reload(self, expect: Optional[str] = None) -> dict:
         """Load the knowledge files again. A broken file raises ApiError with the precise errors
-        and the current knowledge keeps serving."""
+        and the current knowledge keeps serving. `expect`: install only that version (following
+        a reload another process made), not whatever the files hold now."""
         from knowledge.loader import load
 
         with self._reload_lock:
@@ -106,15 +110,37 @@ class Service:
                 raise ApiError(422, "knowledge_invalid", "知识库文件有误，未加载，仍使用原版本。",
                                {"errors": [{"file": p.file, "key": p.key, "problem": p.message} for p in exc.problems][:50]}) from exc
             old = self.kb.version
+            if expect is not None:
+                if kb.version == expect and expect != old:
+                    self._install(kb)
+                return {"knowledge_version": self.kb.version, "previous": old, "changed": self.kb.version != old}
             if kb.version != old:
                 self._install(kb)
             self.store.add_event("reload", {"from": old, "to": kb.version})
             return {"knowledge_version": kb.version, "previous": old, "changed": kb.version != old}
 
+    def _follow_reloads(self) -> None:
+        """The admin's reload reaches one process; the others (workers, hosts sharing the store)
+        see its event here, at most every `follow_every` seconds, and load the same version."""
+        now = time.time()
+        if now - self._followed < self.follow_every:
+            return
+        self._followed = now
+        latest = self.store.events("reload", since=self._reload_seen)
+        if not latest:
+            return
+        self._reload_seen = latest[-1]["at"]
+        if latest[-1]["to"] != self.kb.version:
+            try:
+                self.reload(expect=latest[-1]["to"])
+            except ApiError:
+                log.warning("knowledge reload by another process could not be followed; serving %s", self.kb.version)
+
     # ------------------------------------------------------------------ sessions and turns
     def create_session(self, region: str, channel: str) -> dict:
         if channel not in CHANNELS:
             raise ApiError(422, "unknown_channel", f"未知的渠道：{channel}（可选 web、hotline、kiosk）")
+        self._follow_reloads()  # new sessions start on the newest knowledge; ongoing ones keep theirs
         try:
             reply = self.engine.start(region, channel)
         except DialogueError as exc:
@@ -277,6 +303,7 @@ class Service:
 
     # ------------------------------------------------------------------ catalogue, guides, search
     def _region(self, region: str) -> None:
+        self._follow_reloads()  # every catalogue, guide and search lookup passes here
         if region not in self.kb.regions or region not in self.kb.catalogue.get("regions", {}):
             raise not_found("region")
 

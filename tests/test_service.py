@@ -124,3 +124,24 @@ def test_stored_sessions_hold_no_personal_numbers(service, tmp_path):
     dump = "\n".join(str(row) for row in sqlite3.connect(tmp_path / "yici.sqlite3").execute("SELECT * FROM sessions"))
     dump += "\n".join(str(row) for row in sqlite3.connect(tmp_path / "yici.sqlite3").execute("SELECT * FROM events"))
     assert "13812345678" not in dump and "370502199001011234" not in dump
+
+
+def test_a_reload_reaches_the_other_processes(service, data_copy, tmp_path, identifier, search_cache):
+    """The admin's reload lands on one worker; another worker sharing the store follows it for
+    new sessions, while its ongoing session stays on the version it started with."""
+    other = Service(load(data_copy), lambda kb: Identifier(kb, identifier.model, cache_dir=search_cache,
+                                                           progress=False, reuse=identifier),
+                    SQLiteStore(tmp_path / "yici.sqlite3", 3600, 86400), data_dir=data_copy)
+    other.follow_every = 0.0
+    old_version = other.kb.version
+    ongoing = other.create_session("dongying", "web")["session_id"]
+    materials = data_copy / "materials.yaml"
+    materials.write_text(materials.read_text().replace("name: 居民身份证\n", "name: 居民身份证（另一进程）\n", 1))
+    new_version = service.reload()["knowledge_version"]
+    assert new_version != old_version
+    fresh = other.create_session("dongying", "web")
+    assert fresh["knowledge_version"] == new_version == other.kb.version
+    assert to_checklist(other, ongoing)["knowledge_version"] == old_version
+    # a later edit that nobody reloaded is not picked up by following
+    materials.write_text(materials.read_text().replace("（另一进程）", "（未重载）"))
+    assert other.create_session("dongying", "web")["knowledge_version"] == new_version
