@@ -16,6 +16,7 @@ import time
 import unicodedata
 import weakref
 from collections import OrderedDict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -23,7 +24,7 @@ from assistant import checklist as C
 from assistant.dialogue import DialogueError, Engine, Reply
 from assistant.render import render_html, render_speech, render_text
 from assistant.state import DialogueState
-from knowledge.conditions import UNKNOWN, describe, parse
+from knowledge.conditions import describe, parse
 from knowledge.loader import KnowledgeBase, KnowledgeError
 
 from .privacy import mask
@@ -181,23 +182,7 @@ class Service:
         return payload
 
     def set_selection(self, session_id: str, changes: dict[str, bool]) -> dict:
-        if not changes:
-            raise ApiError(422, "empty_selection", "请指明要选择或取消的事项，例如 {\"事项id\": false}。")
-
-        def turn(engine: Engine, state: DialogueState) -> Reply:
-            if not state.scenario:
-                raise ApiError(409, "no_scenario", "还没有确定要办的一件事，无法选择事项。")
-            listing = engine.kb.scenarios[state.scenario].regions[state.region]
-            items = {i.matter: i for i in listing.sub_matters}
-            for mid, chosen in changes.items():
-                if mid not in items:
-                    raise ApiError(422, "unknown_sub_matter", f"本事项清单中没有“{mid}”。")
-                if items[mid].mandatory and not chosen:
-                    raise ApiError(422, "mandatory_sub_matter", f"“{items[mid].listed_as}”是必办事项，不能取消。")
-            state.selection.update({mid: bool(v) for mid, v in changes.items() if not items[mid].mandatory})
-            return engine.handle(state, option="cmd:checklist")
-
-        return self._turn(session_id, turn)["checklist"]
+        return self._turn(session_id, lambda engine, state: engine.select(state, changes))["checklist"]
 
     def checklist(self, session_id: str, fmt: str = "json", long: bool = False) -> tuple[object, str]:
         if fmt not in FORMATS:
@@ -250,7 +235,7 @@ class Service:
                 try:
                     reply = turn(self._engine_for(state), state)
                 except DialogueError as exc:
-                    raise ApiError(422, exc.code, str(exc)) from exc
+                    raise ApiError(409 if exc.code == "no_scenario" else 422, exc.code, str(exc)) from exc
                 record.state = reply.state.to_dict()
                 record.last = self._payload(session_id, reply)
                 if self.store.save(record):  # another process may have saved first: replay on its state
@@ -277,7 +262,7 @@ class Service:
             "scenario_name": scenario.regions[state.region].name if scenario and state.region in scenario.regions else None,
             "question": question,
             "answers": dict(state.answers),
-            "answer_summary": C._answer_summary(scenario, state.answers) if scenario else [],
+            "answer_summary": C.answer_summary(scenario, state.answers) if scenario else [],
             "done": reply.done and reply.kind == "checklist",
             "checklist": self._checklist_dict(reply.checklist, session_id) if reply.checklist else None,
             "knowledge_version": state.knowledge_version,
@@ -375,7 +360,7 @@ class Service:
                       for s in kb.scenarios.values() for mid, m in s.matters.items() if matter_id in m.lifecycle]
             return {"key": key, "kind": "lifecycle", "name": matter.name, "stage": matter.stage, "scene": matter.scene,
                     "type": matter.type, "departments": {lvl: d.model_dump() for lvl, d in departments.items()},
-                    "sources": [C._source(kb, sid) for sid in matter.sources if sid in kb.sources],
+                    "sources": [C.source_entry(kb, sid) for sid in matter.sources if sid in kb.sources],
                     "listed_in": [kb.regions[r].name for r in matter.regions if r in kb.regions],
                     "in_scenarios": within, "certainty": matter.certainty, "note": matter.note}
         scenario_id, _, mid = key.partition("/")
@@ -391,8 +376,6 @@ class Service:
             return {"key": key, "kind": "sub_matter", "name": scenario.matters[mid].name, "scenario": scenario_id,
                     "published": False, "publishers": []}
         materials = [m for m in result.materials if mid in m.needed_by]
-        from dataclasses import asdict
-
         return {"key": key, "kind": "sub_matter", "scenario": scenario_id, "published": True,
                 "scenario_name": result.scenario_name, "name": line.name, "sub_matter": asdict(line),
                 "materials": [asdict(m) for m in materials], "sources": result.sources}
@@ -436,6 +419,3 @@ class Service:
             "comments": [{"rating": e["rating"], "comment": e["comment"], "scenario": e.get("scenario")}
                          for e in events if e["kind"] == "feedback" and e.get("comment")][-50:],
         }
-
-
-__all__ = ["ApiError", "Service", "UNKNOWN", "CHANNELS", "FORMATS"]

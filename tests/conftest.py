@@ -1,4 +1,3 @@
-import os
 import shutil
 from pathlib import Path
 
@@ -6,7 +5,7 @@ import assistant  # noqa: E402,F401  thread-pool environment before numpy loads;
 
 import pytest
 
-from api.process import ServerProcess, free_port  # noqa: F401 (free_port: for tests that start servers)
+from api.process import ServerProcess
 from knowledge import load
 from knowledge.loader import DATA_DIR
 

