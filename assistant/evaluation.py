@@ -102,11 +102,10 @@ class Scorer:
         self.labels = identifier.scenario_ids
         self.features, self.meant, self.none, self.bm25, self.dense = [], [], [], [], []
         for row in self.rows:
-            meant, expanded = identifier.prepare(row.text)
-            vector = identifier.encode(expanded)
-            self.meant.append(meant)
-            self.features.append(identifier.features(row.text, row.region, vector))
-            self.none.append(identifier.none_evidence(vector, meant, skip_copies=tuning))
+            q = identifier.query(row.text)
+            self.meant.append(q.meant)
+            self.features.append(identifier.features(q, row.region))
+            self.none.append(identifier.none_evidence(q, skip_copies=tuning))
             # Baselines see the plain normalised text: no lexicon, no negation handling, no fusion.
             plain = _plain(row.text)
             self.dense.append(_dense_baseline(identifier, identifier.encode(plain)))
@@ -297,8 +296,7 @@ def _subset(scorer: Scorer, indices: Iterable[int]) -> Scorer:
 def _matter_training(identifier: Identifier, rows: Sequence[MatterRow]):
     data = []
     for row in rows:
-        meant, expanded = identifier.prepare(row.text)
-        cand, x = identifier.matter_features(meant, expanded, identifier.encode(expanded))
+        cand, x = identifier.matter_features(identifier.query(row.text))
         names = [identifier.matter_entries[identifier.matter_keys[i]].name for i in cand]
         data.append((x, np.array([any(e in n for e in row.expected) for n in names], dtype=int)))
     return data

@@ -30,10 +30,25 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@functools.lru_cache(maxsize=1)
+def _convertible() -> frozenset[str]:
+    """Characters at which some t2s dictionary entry changes the text. A text without any
+    is already simplified: the pure-Python converter (most of normalize's cost) is skipped."""
+    out: set[str] = set()
+    for _, _, mapping in _t2s().dict_cache.values():
+        for key, value in mapping.items():
+            value = value.split(" ")[0]  # the converter takes the first candidate
+            if len(key) == len(value):
+                out.update(k for k, v in zip(key, value) if k != v)
+            elif key != value:
+                out.update(key)
+    return frozenset(out)
+
+
 def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)  # full-width letters/digits/punctuation -> ASCII
     text = _CONTROL.sub(" ", text)
-    if _HAN.search(text):
+    if _HAN.search(text) and not _convertible().isdisjoint(text):
         text = _t2s().convert(text)
     return _SPACE.sub(" ", text).strip().lower()
 

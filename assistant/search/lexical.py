@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import math
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
 
 from .. import text as T
 
@@ -89,3 +91,42 @@ class BM25:
     def max_score(self, query: Sequence[str]) -> float:
         """Score of a document made of exactly the query: a scale for normalising."""
         return sum(self.idf.get(t, 0.0) * (self.k1 + 1) / (1 + self.k1) for t in set(query))
+
+
+class GramIndex:
+    """Rows of n-gram sets as one sparse 0/1 matrix, so that a query's overlap with every row
+    (every matter, every name) is one matrix-vector product instead of a Python loop."""
+
+    def __init__(self, rows: Sequence[set[str]], weight: Optional[dict[str, float]] = None):
+        from scipy.sparse import csr_matrix
+
+        self.vocab: dict[str, int] = {}
+        cols, ptr = [], [0]
+        for grams in rows:
+            cols += [self.vocab.setdefault(g, len(self.vocab)) for g in sorted(grams)]
+            ptr.append(len(cols))
+        self.matrix = csr_matrix((np.ones(len(cols)), np.array(cols, dtype=np.int64), np.array(ptr)),
+                                 shape=(len(rows), max(len(self.vocab), 1)))
+        self.sizes = np.array([len(g) for g in rows], dtype=np.float64)
+        # optional weight per gram (idf): a row's weighted size, and the query side's weights
+        self.weight = np.ones(self.matrix.shape[1]) if weight is None else \
+            np.array([weight.get(g, 0.0) for g in sorted(self.vocab, key=self.vocab.get)] or [0.0])
+        self.weighted_sizes = self.matrix @ self.weight
+
+    def indicator(self, grams: Iterable[str]) -> np.ndarray:
+        q = np.zeros(self.matrix.shape[1])
+        q[[self.vocab[g] for g in grams if g in self.vocab]] = 1.0
+        return q
+
+    def overlap(self, grams: Iterable[str], weighted: bool = False) -> np.ndarray:
+        """Per row: how many of the query's grams it has (or their summed weight)."""
+        q = self.indicator(grams)
+        return self.matrix @ (q * self.weight if weighted else q)
+
+
+def group_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Max of `values` per group of consecutive rows beginning at `starts`; 0 for an empty group."""
+    padded = np.append(values, 0.0)  # a row after the last: a trailing empty group stays in range
+    out = np.maximum.reduceat(padded, starts)
+    out[np.append(starts[1:], len(values)) == starts] = 0.0
+    return out
