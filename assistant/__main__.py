@@ -14,8 +14,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
-DEV_IDENTIFY = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv", DATA / "identify_dev3.tsv"]  # tuning sets (holdout: never)
-DEV_MATTERS = [DATA / "matters_dev.tsv", DATA / "matters_dev2.tsv", DATA / "matters_dev3.tsv"]
+# tuning sets: every tests/data/*_dev*.tsv (the holdout files are never tuned on)
+DEV_IDENTIFY = sorted(DATA.glob("identify_dev*.tsv"))
+DEV_MATTERS = sorted(DATA.glob("matters_dev*.tsv"))
 
 
 def _identifier(tuning: bool = False):

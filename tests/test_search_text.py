@@ -55,6 +55,25 @@ def test_normalize_leaves_ascii_only_text_alone_apart_from_case():
 
 
 # ---------------------------------------------------------------- strip_negated
+def _full_conversion(text: str) -> str:
+    """normalize() as it was before the fast path: the converter on every Han text."""
+    text = T._CONTROL.sub(" ", unicodedata.normalize("NFKC", text))
+    if T._HAN.search(text):
+        text = T._t2s().convert(text)
+    return T._SPACE.sub(" ", text).strip().lower()
+
+
+def test_normalize_skips_the_converter_only_when_it_would_change_nothing():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    lines = [line for f in sorted((repo / "tests" / "data").glob("*.tsv")) for line in f.read_text().splitlines()]
+    lines += [line for f in sorted((repo / "knowledge" / "data").rglob("*.yaml")) for line in f.read_text().splitlines()]
+    lines += ["乾隆皇帝", "頭髮", "發財", "後來", "著名", "於是", "皇后", "干净的头发", "一乾二淨"]
+    assert len(lines) > 10000
+    assert [T.normalize(t) for t in lines] == [_full_conversion(t) for t in lines]
+
+
 def test_negated_matter_is_dropped_and_the_meant_one_kept():
     out = T.strip_negated("不是离婚，是结婚")
     assert "结婚" in out
@@ -324,3 +343,36 @@ def test_default_lexicon_colloquial_dying(text):
 def test_default_lexicon_walking_and_homophones_are_not_dying(text):
     # 断气 (duan qi) sounds like 短期, 不在了 like 不再了: such phrases match only as written
     assert "去世" not in default_lexicon().expand(text)
+
+
+# ---------------------------------------------------------------- gram index
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_grams = st.sets(st.sampled_from(["社保", "保卡", "户口", "登记", "出生", "结婚", "证明", "申领"]), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(_grams, max_size=8), query=_grams)
+def test_gram_index_overlap_is_the_set_intersection_per_row(rows, query):
+    weight = {"社保": 2.0, "户口": 0.5}
+    index = lexical.GramIndex(rows, weight)
+    assert list(index.overlap(query)) == [len(r & query) for r in rows]
+    expected = [sum(weight.get(g, 0.0) for g in r & query) for r in rows]
+    assert list(index.overlap(query, weighted=True)) == pytest.approx(expected)
+    assert list(index.sizes) == [len(r) for r in rows]
+    assert list(index.weighted_sizes) == pytest.approx([sum(weight.get(g, 0.0) for g in r) for r in rows])
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(0, 3), min_size=1, max_size=6), data=st.data())
+def test_group_max_per_group_and_zero_for_empty_groups(sizes, data):
+    values = data.draw(st.lists(st.floats(-5, 5), min_size=sum(sizes), max_size=sum(sizes)))
+    starts, groups, i = [], [], 0
+    for n in sizes:
+        starts.append(i)
+        groups.append(values[i:i + n])
+        i += n
+    import numpy as np
+
+    out = lexical.group_max(np.array(values, dtype=np.float64), np.array(starts, dtype=np.int64))
+    assert list(out) == [max(g) if g else 0.0 for g in groups]

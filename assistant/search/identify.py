@@ -252,7 +252,7 @@ class LexicalTables:
     tokenising and pinyin conversion of some thousands of texts would cost a second per start).
     Gram sets are sparse matrices (lexical.GramIndex): one product scores every row at once."""
 
-    FORMAT = 4  # bump when the tables' contents change: the cache key includes it
+    FORMAT = 5  # bump when the tables' contents change (or the tokeniser's dictionary): the cache key includes it
 
     all_text: dict
     aliases: dict
