@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from .search.identify import FEATURES, Fusion, Identifier
+from .search.identify import FEATURES, Fusion, Identifier, rank_with_none
 
 
 class DataFileError(ValueError):
@@ -72,7 +72,8 @@ NONE = "none"
 
 
 def ranking(labels: Sequence[str], scores: Sequence[float], is_none: bool) -> list[str]:
-    """Ranked answers: "none" first when nothing fits, else last (never a free top-3 hit)."""
+    """The baselines' ranked answers: they have no probability for "none", so it comes first
+    when nothing fits, else last (never a free top-3 hit)."""
     order = [l for _, l in sorted(zip(scores, labels), key=lambda t: -t[0])]
     return [NONE, *order] if is_none else [*order, NONE]
 
@@ -115,7 +116,7 @@ class Scorer:
         return [fusion.decide(x, m, e) for x, m, e in zip(self.features, self.meant, self.none)]
 
     def ranked_fused(self, fusion: Fusion) -> list[list[str]]:
-        return [ranking(self.labels, s, p_any < fusion.threshold) for s, p_any in self.decisions(fusion)]
+        return [rank_with_none(self.labels, s, p_any, fusion.threshold) for s, p_any in self.decisions(fusion)]
 
     def ranked_baseline(self, scores: Sequence[np.ndarray], threshold: float) -> list[list[str]]:
         return [ranking(self.labels, s, float(np.max(s)) < threshold) for s in scores]
@@ -201,7 +202,7 @@ def _with_clauses(identifier: Identifier, row: IdentifyRow, ranked: list[str]) -
     if ranked[0] != NONE:
         return ranked
     found = identifier.identify(row.text, row.region, with_matters=False)
-    return [*(c.scenario for c in found.candidates), NONE] if found.best else ranked
+    return found.ranked_labels() if found.best else ranked
 
 
 def _fusion_path() -> Path:

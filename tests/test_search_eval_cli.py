@@ -101,8 +101,8 @@ def test_eval_identify_agrees_with_the_identifier(identify_run, identifier):
     for text, region, expected in IDENTIFY_ROWS:
         gold = set(expected.split("|"))
         answer = identifier.identify(text, region, with_matters=False)
-        ranked = [c.scenario for c in answer.candidates]
-        ranked = ["none", *ranked] if answer.best is None else [*ranked, "none"]
+        ranked = answer.ranked_labels()
+        assert ranked[0] == answer.label and sorted(ranked) == sorted([*identifier.scenario_ids, "none"])
         top1 += ranked[0] in gold
         top3 += bool(gold & set(ranked[:3]))
         said_none += ranked[0] == "none"

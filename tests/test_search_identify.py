@@ -323,3 +323,15 @@ def test_bad_model_path_raises_a_clear_error(tmp_path, monkeypatch):
     assert str(missing) in str(err.value)
     with pytest.raises(FileNotFoundError):
         embedding.load_model(str(tmp_path / "also-missing"))
+
+
+def test_none_is_ranked_by_its_own_probability_after_the_decision():
+    from assistant.search.identify import rank_with_none
+
+    labels, threshold = ["a", "b", "c", "d"], 0.3
+    # Nothing fits: "none" first, then the scenarios by score.
+    assert rank_with_none(labels, [0.1, 0.05, 0.08, 0.0], 0.2, threshold) == ["none", "a", "c", "b", "d"]
+    # Sure that something fits (1 - p_any = 0.05): "none" comes after every likelier scenario.
+    assert rank_with_none(labels, [0.6, 0.3, 0.04, 0.01], 0.95, threshold) == ["a", "b", "none", "c", "d"]
+    # Doubtful (1 - p_any = 0.6 beats the runner-up): "none" right after the decision, never before it.
+    assert rank_with_none(labels, [0.1, 0.3, 0.0, 0.0], 0.4, threshold) == ["b", "none", "a", "c", "d"]

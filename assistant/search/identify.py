@@ -105,6 +105,11 @@ class Identification:
     def label(self) -> str:
         return self.best.scenario if self.best else "none"
 
+    def ranked_labels(self) -> list[str]:
+        """Every answer best first, "none" among them by its own probability (1 - p_any)."""
+        return rank_with_none([c.scenario for c in self.candidates], [c.score for c in self.candidates],
+                              self.p_any, self.threshold)
+
     def to_dict(self) -> dict:
         return {
             "label": self.label, "region": self.region, "p_any": self.p_any, "not_published": self.not_published,
@@ -113,6 +118,19 @@ class Identification:
             "candidates": [asdict(c) for c in self.candidates[:5]],
             "matters": [asdict(m) for m in self.matters[:5]],
         }
+
+
+def rank_with_none(labels: list[str], scores, p_any: float, threshold: float) -> list[str]:
+    """Answers best first. The first is the decision: "none" under the threshold, else the best
+    scenario. After it "none" is an answer like the others, placed by its probability 1 - p_any
+    against the scenarios' p_any x share: a confident "二手房" ranks none last, a doubtful one
+    offers "nothing fits" right after it (as the dialogue's choices offer 都不是)."""
+    order = [label for _, label in sorted(zip(scores, labels), key=lambda t: -t[0])]
+    if p_any < threshold:
+        return ["none", *order]
+    by_label = dict(zip(labels, scores))
+    before = sum(1 for label in order[1:] if by_label[label] > 1.0 - p_any)
+    return [order[0], *order[1:1 + before], "none", *order[1 + before:]]
 
 
 MATTER_FEATURES = (
