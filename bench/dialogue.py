@@ -50,7 +50,9 @@ def main() -> int:
             if step == 0:
                 kwargs = {"text": first}
             elif reply.question and rng.random() < 0.3:
-                option = rng.choice(scenario.questions[reply.question].options)
+                # the question of the scenario the conversation is in (the first text may have led elsewhere)
+                asked = kb.scenarios[reply.state.scenario].questions[reply.question]
+                option = rng.choice(asked.options)
                 kwargs = {"text": rng.choice([option.label, *option.aliases]) + f"（{n}-{step}）"}
             elif reply.options:
                 kwargs = {"option": reply.options[0]["value"]}
