@@ -258,7 +258,7 @@ def fit_fusion(scorer: Scorer, c: float = 1.0, folds: int = 5) -> Fusion:
     probabilities, so the none gate learns from scores as confident as unseen text gets."""
     from sklearn.linear_model import LogisticRegression
 
-    from .search.identify import _sigmoid, query_features
+    from .search.identify import query_features
 
     n = len(scorer.rows)
     oof: list[Optional[np.ndarray]] = [None] * n

@@ -575,11 +575,11 @@ class Identifier:
 
     def _expansion_hits(self, kind: str, expansion: list[str]) -> np.ndarray:
         """Share of the lexicon's expansion terms that each scenario's (or matter's) texts contain."""
-        texts = [self.all_text[s] for s in self.scenario_ids] if kind == "scenario" else self.matter_text
-        total = np.zeros(len(texts))
+        total = np.zeros(len(self.scenario_ids) if kind == "scenario" else len(self.matter_text))
         for term in expansion:
             hits = self._term_hits.get((kind, term))
             if hits is None:  # the lexicon's terms are few: each is looked up in the texts once
+                texts = [self.all_text[s] for s in self.scenario_ids] if kind == "scenario" else self.matter_text
                 hits = self._term_hits[(kind, term)] = np.array([term in t for t in texts], dtype=np.float64)
             total = total + hits
         return total / max(len(expansion), 1)

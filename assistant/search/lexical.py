@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
@@ -36,8 +35,9 @@ def _dictionary(jieba) -> Path:
     """jieba's dictionary cut to its JIEBA_WORDS most frequent words, written once to the cache."""
     from knowledge.loader import replace_cache_file
 
-    cache = Path(os.environ.get("YICI_CACHE_DIR", Path(__file__).resolve().parents[2] / "var" / "cache"))
-    path = cache / f"jieba-{jieba.__version__}-top{JIEBA_WORDS}.txt"
+    from .dense import DEFAULT_CACHE
+
+    path = DEFAULT_CACHE / f"jieba-{jieba.__version__}-top{JIEBA_WORDS}.txt"
     if not path.exists():
         source = Path(jieba.__file__).with_name("dict.txt").read_text(encoding="utf-8").splitlines()
         rows = sorted((line.split() for line in source if line.strip()), key=lambda r: -int(r[1]))
