@@ -14,7 +14,7 @@ from . import conditions
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 MatterType = Literal["行政许可", "行政确认", "行政给付", "公共服务", "其他行政权力", "行政裁决", "行政奖励", "其他"]

@@ -231,6 +231,24 @@ def test_second_identifier_loads_the_index_without_encoding(identifier, kb, sear
     assert [(c.scenario, c.score) for c in a.candidates] == [(c.scenario, c.score) for c in b.candidates]
 
 
+def test_lexicon_terms_move_the_query_vector_without_encoding_them_again(identifier, kb, search_cache):
+    """"房本" expands to 不动产权证书 (and more): the query's vector leans towards the terms'
+    vectors, which were encoded once with the index, so the query costs one encode."""
+    q = identifier.query("我家房本上的名字要改")
+    assert q.expansion, "the lexicon knows 房本"
+    model = CountingModel(identifier.model, embedding.model_id())
+    fresh = Identifier(kb, model, cache_dir=search_cache, progress=False)
+    again = fresh.query("我家房本上的名字要改")
+    assert model.calls == Counter(encode_query=1)
+    assert np.allclose(again.vector, q.vector, atol=1e-6)
+    assert np.linalg.norm(q.vector) == pytest.approx(1.0, abs=1e-5)
+    plain = identifier.encode(q.meant)
+    terms = identifier.model.encode_query(q.expansion, convert_to_numpy=True, normalize_embeddings=True,
+                                          show_progress_bar=False)
+    assert (terms @ q.vector).mean() > (terms @ plain).mean()
+    assert float(q.vector @ plain) > 0.9  # still mostly the user's own words
+
+
 def test_cache_file_names_follow_the_knowledge_version(identifier, kb, search_cache):
     mid = embedding.model_id()
     stexts = scenario_texts(kb)

@@ -35,6 +35,11 @@ class MatterEntry:
     regions: tuple[str, ...]
 
 
+def read_yaml(path: Path):
+    """A data file of the search, parsed by libyaml when present (ten times faster at every start)."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _unique(items):
     seen, out = set(), []
     for item in items:
@@ -83,5 +88,5 @@ def matter_texts(kb: KnowledgeBase) -> list[Text]:
 
 def out_of_scope_texts(path: Path = OUT_OF_SCOPE_FILE) -> list[Text]:
     """What "none" looks like: chit-chat, complaints, services that are no scenario."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     return [Text(NONE_OWNER, group, t) for group, lines in raw.items() for t in _unique(lines)]

@@ -29,7 +29,7 @@ from .. import nlu
 from .. import text as T
 from . import lexical, packaged
 from .dense import DEFAULT_CACHE, DenseIndex, cache_key
-from .documents import MatterEntry, matter_entries, matter_texts, out_of_scope_texts, scenario_texts
+from .documents import MatterEntry, Text, matter_entries, matter_texts, out_of_scope_texts, scenario_texts
 from .lexicon import Lexicon, default_lexicon
 
 FUSION_FILE = Path(__file__).resolve().parents[1] / "data" / "fusion.json"
@@ -38,6 +38,10 @@ FEATURES = (
     "lexicon_hit", "alias_exact", "published", "dense_core_x_alias", "dense_rank", "bm25_rank",
     "classifier", "classifier_log", "alias_near", "alias_pinyin_near",
 )
+# The lexicon's expansion terms are encoded once with the index; a query's vector adds their
+# (normalised) sum at this weight to the encoding of the user's own words. Encoding the words
+# and the terms as one longer text ranked no better in CV and cost 40 % more model time.
+EXPANSION_WEIGHT = 0.5
 COPY_DICE = 0.8  # bigram overlap from which a text counts as a copy of another
 MAX_CLAUSES = 8  # clauses tried one by one when the whole sentence falls under the gate
 
@@ -66,7 +70,7 @@ class Query:
 
     meant: str  # normalised, negated parts and place names removed
     expanded: str  # meant plus the lexicon's expansion terms
-    vector: np.ndarray  # the model's encoding of `expanded`
+    vector: np.ndarray  # the model's encoding of `meant`, plus the expansion terms' vectors
 
     @functools.cached_property
     def expansion(self) -> list[str]:
@@ -420,6 +424,9 @@ class Identifier:
             self.classifier = ScenarioClassifier.load_or_fit(
                 self.scenario_index, self.none_index, cache_key(skey, mid, otexts), cache_dir)
         self.matter_index = index("matters", "matter_index", mtexts, cache_key(kb.version, mid, mtexts), False)
+        ttexts = [Text(term, "term", term) for term in self.lexicon.terms()]
+        self.term_index = index("lexicon_terms", "term_index", ttexts, cache_key("lexicon", mid, ttexts), True)
+        self._term_row = {t.text: i for i, t in enumerate(self.term_index.texts)}
         assert self.scenario_index.owners == self.scenario_ids
         self._field_masks = {
             f: np.array([t.field == f for t in self.scenario_index.texts]) for f in ("core", "parts")
@@ -454,7 +461,12 @@ class Identifier:
 
     def query(self, text: str) -> Query:
         meant, expanded = self.prepare(text)
-        return Query(meant, expanded, self.encode(expanded))
+        q = Query(meant, expanded, self.encode(meant))
+        if q.expansion:
+            terms = self.term_index.vectors[[self._term_row[t] for t in q.expansion]].sum(axis=0)
+            vector = q.vector + EXPANSION_WEIGHT * terms / max(float(np.linalg.norm(terms)), 1e-6)
+            q.vector = (vector / max(float(np.linalg.norm(vector)), 1e-6)).astype(np.float32)
+        return q
 
     def encode(self, text: str) -> np.ndarray:
         return self._encode_cached(text)

@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .. import text as T
+from .documents import read_yaml
 
 LEXICON_FILE = Path(__file__).resolve().parents[1] / "data" / "lexicon.yaml"
 
@@ -21,7 +20,7 @@ class Lexicon:
 
     @classmethod
     def load(cls, path: Path = LEXICON_FILE) -> "Lexicon":
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
         entries = []
         for phrase, expansion in raw["expansions"].items():
             phrase = T.normalize(str(phrase))
@@ -31,6 +30,10 @@ class Lexicon:
     def digest(self) -> str:
         """Changes with the phrases: the tokeniser learns them as words, so tables cut with it do too."""
         return hashlib.sha256("\x1f".join(p for p, _, _ in self.entries).encode()).hexdigest()[:12]
+
+    def terms(self) -> list[str]:
+        """Every expansion term, once, in a stable order."""
+        return sorted({t for _, _, expansion in self.entries for t in expansion})
 
     def expand(self, text: str) -> list[str]:
         """Expansion terms for phrases found in the (normalised) text, by writing or by sound."""
@@ -56,8 +59,8 @@ def _word_pattern(phrase: str) -> re.Pattern:
 
 
 def _written_in(phrase: str, text: str) -> bool:
-    if phrase.isascii():
-        return _word_pattern(phrase).search(text) is not None
+    if phrase.isascii():  # the substring test first: most texts never need the pattern compiled
+        return phrase in text and _word_pattern(phrase).search(text) is not None
     return phrase in text
 
 
