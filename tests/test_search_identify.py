@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from assistant.search import embedding
+from assistant.search import embedding, packaged
 from assistant.search.dense import DenseIndex, cache_key
 from assistant.search.documents import matter_texts, out_of_scope_texts, scenario_texts
 from assistant.search.identify import Candidate, Identification, Identifier
@@ -293,7 +293,7 @@ def test_changed_knowledge_version_rebuilds_into_a_new_file(identifier, kb, tmp_
 def test_model_is_the_packaged_e5_behind_sentence_transformers(identifier):
     from sentence_transformers import SentenceTransformer
 
-    model = identifier.model
+    model = identifier.model.wait()  # started as packaged.StartingModel: this is what it becomes
     assert isinstance(model, SentenceTransformer)
     assert model.get_embedding_dimension() == 384
     texts = ["社会保障卡申领", "how do I register a marriage"]
@@ -306,6 +306,35 @@ def test_model_is_the_packaged_e5_behind_sentence_transformers(identifier):
     assert np.allclose(q, engine.query(texts), atol=1e-5)
     assert np.allclose(d, engine.passage(texts), atol=1e-5)
     assert not np.allclose(q, d, atol=1e-3)
+
+
+def test_the_engine_answers_like_sentence_transformers_until_it_has_imported(identifier):
+    """packaged.StartingModel answers with the engine while sentence-transformers imports on a
+    thread: the vectors must be the very ones the sentence-transformers module gives."""
+    from sentence_transformers import SentenceTransformer
+
+    started = packaged.StartingModel()
+    texts = ["媳妇下个月预产期", "二手方过护", "how do I register a marriage"]
+    kwargs = dict(convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    early = started.encode_query(texts, **kwargs)  # whichever path answers at this moment
+    model = started.wait()
+    assert started.ready and isinstance(model, SentenceTransformer)
+    assert model[0].engine is started._engine.engine  # one engine: the weights loaded once
+    for encode in ("encode_query", "encode_document"):
+        by_engine = getattr(started._engine, encode)(texts, **kwargs)
+        by_st = getattr(model, encode)(texts, **kwargs)
+        assert by_engine.shape == by_st.shape == (3, 384) and by_engine.dtype == by_st.dtype
+        assert np.allclose(by_engine, by_st, atol=1e-6)
+    assert np.allclose(early, started.encode_query(texts, **kwargs), atol=1e-6)
+    assert started.yici_model_id == embedding.model_id()
+
+
+def test_a_configured_model_folder_loads_before_the_first_answer(tmp_path, monkeypatch):
+    """Only the packaged model has an engine to answer with early: a configured folder loads
+    at once, so a wrong path fails at start with the clear message, not on the first question."""
+    monkeypatch.setenv("YICI_EMBEDDING_MODEL", str(tmp_path / "bge-missing"))
+    with pytest.raises(FileNotFoundError, match="嵌入模型目录不存在"):
+        packaged.starting_model()
 
 
 def test_model_relates_synonyms_across_languages(identifier):

