@@ -97,7 +97,10 @@ class Engine:
         if kind == "cmd":
             return self._command(state, rest)
         if kind == "scenario" and rest in self.kb.scenarios:
-            return self._enter(state, rest, state.offered_for if rest in state.offered else "")
+            said = state.offered_for if rest in state.offered else ""
+            if state.scenario and state.scenario != rest:
+                return self._switch_to(state, rest, said)
+            return self._enter(state, rest, said)
         if kind == "answer" and state.scenario:
             qid, _, value = rest.partition(":")
             q = self._scenario(state).questions.get(qid)
@@ -131,6 +134,9 @@ class Engine:
                 return self._progress(state, "好的，请重新回答：", only=qid)
         if command == "checklist" and state.scenario:
             return self._progress(state, "", force_checklist=True)
+        if command == "continue" and state.scenario:  # "继续办理…" instead of another scenario offered
+            state.offered, state.offered_for = [], ""
+            return self._progress(state, "好的，继续办理。")
         raise DialogueError("bad_option", f"无法识别的命令：{command}")
 
     # ------------------------------------------------------------------ free text
@@ -154,6 +160,18 @@ class Engine:
                     return self._enter(state, state.offered[index], state.offered_for)
             return self._identify(state, text, u)
 
+        # Scenarios offered last turn (switch or not? a region's alternatives) count for this reply only.
+        offered, offered_for = state.offered, state.offered_for
+        state.offered, state.offered_for = [], ""
+        if offered:
+            index, yes = nlu.ordinal(u.text), nlu.confirms(u.text)
+            if index is None and yes and len(offered) == 1:
+                index = 0
+            if index is not None and index < len(offered):
+                return self._switch_to(state, offered[index], offered_for)
+            if yes is False:
+                return self._progress(state, "好的，继续办理。")
+
         if "switch" in u.intents:  # "不办这个了，我要办离婚": the words after the cue name the new matter
             found = self.identifier.identify(text, state.region, with_matters=False)
             if found.best and found.best.scenario != state.scenario:
@@ -170,6 +188,8 @@ class Engine:
         # Not an answer: maybe another scenario ("不办这个了，我要开饭店") or something off-topic.
         found = self.identifier.identify(text, state.region, with_matters=True)
         if found.best and found.best.scenario != state.scenario and ("switch" in u.intents or found.p_any >= 0.5):
+            if state.answers and "switch" not in u.intents and found.best.scenario not in offered:
+                return self._confirm_switch(state, text, found)
             return self._switch(state, text, found)
         if "checklist" in u.intents:
             return self._progress(state, "", force_checklist=True)
@@ -213,13 +233,28 @@ class Engine:
         return self._progress(state, f"好的，为您办理{name}。")
 
     def _switch(self, state: DialogueState, text: str, found) -> Reply:
-        old = self._scenario(state).title
         if found.not_published:
             return self._not_published(state, found)
         # answers come from the words after the cue: in "不办这个了，…" 不办 answers nothing
-        reply = self._enter(state, found.best.scenario, nlu.after_cue(T.normalize(text), "switch"))
-        reply.text = f"已从“{old}”切换。" + reply.text
+        return self._switch_to(state, found.best.scenario, nlu.after_cue(T.normalize(text), "switch"))
+
+    def _switch_to(self, state: DialogueState, scenario_id: str, text: str) -> Reply:
+        old = self._scenario(state).title
+        reply = self._enter(state, scenario_id, text)
+        if reply.kind != "not_published":
+            reply.text = f"已从“{old}”切换。" + reply.text
         return reply
+
+    def _confirm_switch(self, state: DialogueState, text: str, found) -> Reply:
+        """Free text that answers nothing here but fits another scenario, once answers were given:
+        ask before leaving them ("孩子爸爸去世了" may be a detail, not a new matter)."""
+        if found.not_published:  # informs and offers local alternatives; nothing is dropped
+            return self._not_published(state, found)
+        old, new = (_quoted(n) for n in (self._scenario(state).regions[state.region].name, found.best.name))
+        state.offered, state.offered_for = [found.best.scenario], text
+        return Reply(f"您是想改办{new}吗？改办后，{old}已回答的{len(state.answers)}个问题不再保留。", state,
+                     kind="choose", options=[{"label": f"改办{new}", "value": f"scenario:{found.best.scenario}"},
+                                             {"label": f"继续办理{old}", "value": "cmd:continue"}])
 
     def _answered(self, state: DialogueState, answers: dict[str, str], corrected: bool = False) -> Reply:
         changed = [qid for qid, v in answers.items() if state.answers.get(qid) not in (None, v)]
@@ -392,3 +427,8 @@ class Engine:
         person = [s for s in scenarios if s.kind == "person"]
         ordered = (person + [s for s in scenarios if s.kind != "person"])[:limit]
         return [{"label": s.regions[state.region].name, "value": f"scenario:{s.id}"} for s in ordered]
+
+
+def _quoted(name: str) -> str:
+    """Regions' own names often quote themselves already ("“出生”一件事")."""
+    return name if "“" in name else f"“{name}”"

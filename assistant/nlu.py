@@ -68,6 +68,22 @@ def after_cue(norm: str, intent: str) -> str:
     return norm[max(ends):] if ends else norm
 
 
+_KEEP = ("继续", "不改", "不换", "接着办", "还办这个", "不用改", "continue", "keep")
+_CHANGE = ("改办", "换成", "切换", "换吧", "改吧")
+
+
+def confirms(text: str) -> Optional[bool]:
+    """A short yes or no to the question just asked ("是的，改办" / "不是，继续"); None otherwise."""
+    bare = re.sub(r"[\W_]+", "", text)
+    if not bare or len(bare) > 8:
+        return None
+    if has_any(bare, _KEEP) or bare in _DENY or bare.startswith(("不是", "不对", "不用", "不要", "no")):
+        return False
+    if has_any(bare, _CHANGE) or bare in _AFFIRM or bare.startswith(("是", "对", "好", "嗯", "yes", "ok")):
+        return True
+    return None
+
+
 def ordinal(text: str) -> Optional[int]:
     t = text.strip().strip("。.！!个项号选")
     t = re.sub(r"^(选|要|就)", "", t)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant import nlu
+from assistant import text as T
 from knowledge.loader import read_yaml
 
 FILES = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
@@ -63,3 +65,13 @@ def test_every_complete_scenario_has_conversations():
 
     covered = {c["turns"][0].get("scenario") for _, _, c in CASES} | {f for f, _, _ in CASES}
     assert set(COMPLETE) <= covered
+
+
+@pytest.mark.parametrize("text, meaning", [
+    ("是的", True), ("对，改办", True), ("好", True), ("嗯嗯", True), ("OK", True),
+    ("不是，继续", False), ("继续办理出生", False), ("不改了", False), ("不", False),
+    ("我们俩都是东营户口", None), ("是要给孩子上户口的那件事吗", None),
+])
+def test_a_short_yes_or_no_answers_the_question_just_asked(text, meaning):
+    """How a reply to "您是想改办…吗？" is read; anything longer is handled as a new sentence."""
+    assert nlu.confirms(T.normalize(text)) is meaning
