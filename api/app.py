@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import schemas as S
 from .config import Settings, from_env
 from .service import ApiError, Service
+from .store import Store
 
 HERE = Path(__file__).parent
 log = logging.getLogger("yici.api")
@@ -85,31 +84,25 @@ def build_service(settings: Settings) -> Service:
 
 
 class RateLimiter:
-    """Token bucket per client address, in this process (each worker counts on its own)."""
+    """Token bucket per client address, kept in the session store: the workers (and hosts) that
+    share a store share the limit, instead of each granting it anew. A store that cannot be
+    reached lets the request through (the request itself then fails or succeeds on its own)."""
 
-    def __init__(self, per_minute: int):
-        self.rate, self.capacity = per_minute / 60.0, float(max(per_minute, 1))
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, per_minute: int, store: Callable[[], Store]):
+        self.per_minute, self.store = per_minute, store
 
     def allow(self, client: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if len(self._buckets) > 100_000:  # forget idle clients rather than grow without bound
-                self._buckets.clear()
-            if tokens < 1:
-                self._buckets[client] = (tokens, now)
-                return False
-            self._buckets[client] = (tokens - 1, now)
+        try:
+            return self.store().take_token(client, self.per_minute)
+        except Exception:  # noqa: BLE001 - a limiter outage must not take the service down
+            log.warning("rate limiter unavailable; request allowed", exc_info=True)
             return True
 
 
 def create_app(settings: Optional[Settings] = None, service: Optional[Service] = None) -> FastAPI:
     settings = settings or from_env()
     holder: dict[str, Service] = {}
-    limiter = RateLimiter(settings.rate_per_minute)
+    limiter = RateLimiter(settings.rate_per_minute, lambda: holder["service"].store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -280,7 +273,9 @@ def create_app(settings: Optional[Settings] = None, service: Optional[Service] =
     @app.get("/healthz", tags=["运维"])
     def healthz():
         s = svc()
-        return {"status": "ok", "knowledge_version": s.kb.version, "store": s.store.ping()}
+        model = s.engine.identifier.model  # packaged.StartingModel answers via its engine until then
+        return {"status": "ok", "knowledge_version": s.kb.version, "store": s.store.ping(),
+                "sentence_transformers": bool(getattr(model, "ready", True))}
 
     # ------------------------------------------------------------------ pages
     def page(request: Request, name: str, **ctx) -> HTMLResponse:

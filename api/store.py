@@ -45,6 +45,7 @@ class Store(Protocol):
     def events(self, kind: Optional[str] = None, since: float = 0.0) -> list[dict]: ...
     def purge(self) -> int: ...  # drop expired sessions and events past retention
     def ping(self) -> bool: ...
+    def take_token(self, client: str, per_minute: int) -> bool: ...  # shared rate limit (below)
 
 
 SCHEMA = """
@@ -54,7 +55,15 @@ CREATE INDEX IF NOT EXISTS sessions_updated ON sessions(updated);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at REAL NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_kind_at ON events(kind, at);
+CREATE TABLE IF NOT EXISTS rate_buckets (
+  client TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL);
 """
+BUCKET_IDLE = 600.0  # seconds after which a client's bucket is full again for sure (dropped by purge)
+
+
+def refill(tokens: float, idle: float, per_minute: int) -> float:
+    """A token bucket of `per_minute` requests, refilled continuously (a burst of the whole minute)."""
+    return min(float(max(per_minute, 1)), tokens + max(idle, 0.0) * per_minute / 60.0)
 
 
 class SQLiteStore:
@@ -112,7 +121,25 @@ class SQLiteStore:
         c = self._conn()
         n = c.execute("DELETE FROM sessions WHERE updated < ?", (now - self.ttl,)).rowcount
         n += c.execute("DELETE FROM events WHERE at < ?", (now - self.retention,)).rowcount
+        c.execute("DELETE FROM rate_buckets WHERE at < ?", (now - BUCKET_IDLE,))
         return n
+
+    def take_token(self, client: str, per_minute: int) -> bool:
+        """One request of `client` against its bucket, in one write transaction: every worker
+        process on this database counts together."""
+        c, now = self._conn(), time.time()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            row = c.execute("SELECT tokens, at FROM rate_buckets WHERE client = ?", (client,)).fetchone()
+            tokens = refill(row[0], now - row[1], per_minute) if row else float(max(per_minute, 1))
+            allowed = tokens >= 1
+            c.execute("INSERT OR REPLACE INTO rate_buckets(client, tokens, at) VALUES (?, ?, ?)",
+                      (client, tokens - 1 if allowed else tokens, now))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return allowed
 
     def ping(self) -> bool:
         return self._conn().execute("SELECT 1").fetchone() == (1,)
@@ -128,15 +155,34 @@ return 1
 """
 
 
+# Token bucket in one round trip, on the server's clock (hosts' clocks may differ).
+_BUCKET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local per_minute = tonumber(ARGV[1])
+local cap = math.max(per_minute, 1)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = cap
+if b[1] then tokens = math.min(cap, tonumber(b[1]) + math.max(now - tonumber(b[2]), 0) * per_minute / 60) end
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return allowed
+"""
+
+
 class RedisStore:
     """Sessions as hashes that expire when idle; events in a sorted set per kind (score = time)."""
 
     def __init__(self, url: str, ttl_seconds: float, retention_seconds: float, prefix: str = "yici:"):
         import redis
 
+        self.url = url
         self.r = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
         self.ttl, self.retention, self.prefix = int(max(ttl_seconds, 1)), retention_seconds, prefix
         self._cas = self.r.register_script(_CAS)
+        self._bucket = self.r.register_script(_BUCKET)
 
     def _key(self, session_id: str) -> str:
         return f"{self.prefix}s:{session_id}"
@@ -184,6 +230,10 @@ class RedisStore:
 
     def ping(self) -> bool:
         return bool(self.r.ping())
+
+    def take_token(self, client: str, per_minute: int) -> bool:
+        """One request of `client` against its bucket: every process on this Redis counts together."""
+        return self._bucket(keys=[f"{self.prefix}rate:{client}"], args=[per_minute, int(BUCKET_IDLE)]) == 1
 
 
 def open_store(settings) -> Store:

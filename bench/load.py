@@ -118,6 +118,15 @@ async def run_serial(url: str, conversations: int, seed: int) -> dict:
             "errors": len(errors)}
 
 
+def wait_warm(url: str, timeout: float = 120.0) -> None:
+    """Until every worker says sentence-transformers is in (the first seconds after a start are
+    served by the packaged engine while it imports, slower): the baseline must not include them."""
+    deadline, ready = time.time() + timeout, 0
+    while time.time() < deadline and ready < 10:  # ten answers in a row: both workers have been asked
+        ready = ready + 1 if httpx.get(url + "/healthz", timeout=5).json().get("sentence_transformers") else 0
+        time.sleep(0.1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--citizens", type=int, default=200)
@@ -134,6 +143,7 @@ def main() -> int:
         for workers in (1, 2):
             server = ServerProcess(Path(tmp) / f"w{workers}", env=env, workers=workers)
             try:
+                wait_warm(server.url)
                 base = asyncio.run(run_serial(server.url, args.baseline, args.seed))
                 loaded = asyncio.run(run_load(server.url, args.citizens, args.think, args.seed, ramp=args.ramp))
                 loaded.pop("_acknowledged")

@@ -101,6 +101,15 @@ def test_citizen_requests_are_rate_limited_per_client(service):
     assert regions.status_code == 200
 
 
+def test_workers_on_one_store_share_the_rate_limit(service):
+    """Two app instances (as two uvicorn workers) on one store: the client's allowance is counted
+    once, not granted anew by each worker."""
+    with client(service, rate_per_minute=4) as a, client(service, rate_per_minute=4) as b:
+        codes = [(a if i % 2 else b).post("/api/v1/sessions", json={"region": "dongying"}).status_code
+                 for i in range(6)]
+    assert codes == [201] * 4 + [429, 429]
+
+
 def test_analytics_show_unmatched_questions_drop_off_and_ratings(service):
     lost = service.create_session("dongying", "web")["session_id"]
     service.message(lost, text="我想问一下今天天气怎么样，身份证370502199001011234")

@@ -6,11 +6,12 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
 
-from api.store import RedisStore, SessionRecord, SQLiteStore
+from api.store import RedisStore, SessionRecord, SQLiteStore, refill
 from api.process import free_port
 
 
@@ -141,3 +142,35 @@ def test_two_api_processes_share_sessions_through_redis(redis_url, identifier, s
     for side in ("a", "b"):
         db = tmp_path / side / "yici.sqlite3"
         assert not db.exists() or sqlite3.connect(db).execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def _twin(store):
+    """A second connection to the same store, as another worker process would open."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path, store.ttl, store.retention)
+    return RedisStore(store.url, store.ttl, store.retention,
+                      prefix=store.prefix)
+
+
+def test_the_rate_limit_is_one_bucket_for_every_connection(make_store):
+    """Two workers' connections, four threads at once, 40 requests of one client against a
+    6-per-minute bucket: exactly 6 pass, however the requests interleave."""
+    a = make_store()
+    b = _twin(a)
+    results: list[bool] = []
+    def worker(store):
+        for _ in range(10):
+            results.append(store.take_token("10.0.0.7", 6))
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 40 and sum(results) == 6
+    assert b.take_token("10.0.0.8", 6)  # every client has its own bucket
+
+
+def test_a_bucket_refills_at_its_rate_up_to_one_minute():
+    assert refill(0.0, 30.0, 6) == pytest.approx(3.0)
+    assert refill(2.0, 3600.0, 6) == 6.0  # never more than a minute's allowance
+    assert refill(1.0, -5.0, 6) == 1.0  # a clock stepping back adds nothing
