@@ -15,7 +15,7 @@ import threading
 import time
 import unicodedata
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
@@ -127,7 +127,7 @@ class Service:
         if now - self._followed < self.follow_every:
             return
         self._followed = now
-        latest = self.store.events("reload", since=self._reload_seen)
+        latest = list(self.store.events("reload", since=self._reload_seen))
         if not latest:
             return
         self._reload_seen = latest[-1]["at"]
@@ -382,40 +382,32 @@ class Service:
 
     # ------------------------------------------------------------------ analytics (owner)
     def analytics(self, days: float = 30.0) -> dict:
+        """Aggregated kind by kind while the events stream by: memory grows with distinct texts
+        and unfinished sessions, not with the month's events."""
         since = time.time() - days * 86400
-        events = self.store.events(since=since)
-        unmatched: dict[str, int] = {}
-        last_question: dict[str, tuple[str, str]] = {}
-        finished: set[str] = set()
-        ratings: dict[int, int] = {}
-        sessions = 0
-        for e in events:
-            kind = e["kind"]
-            if kind == "session":
-                sessions += 1
-            elif kind == "unmatched":
-                unmatched[e["text"]] = unmatched.get(e["text"], 0) + 1
-            elif kind == "question":
-                last_question[e["session"]] = (e["scenario"], e["question"])
-            elif kind == "done":
-                finished.add(e["session"])
-            elif kind == "feedback":
-                ratings[e["rating"]] = ratings.get(e["rating"], 0) + 1
-        drop: dict[str, dict[str, int]] = {}
-        for session, (scenario, question) in last_question.items():
-            if session not in finished:
-                drop.setdefault(scenario, {}).setdefault(question, 0)
-                drop[scenario][question] += 1
+        sessions = sum(1 for _ in self.store.events("session", since))
+        unmatched = Counter(e["text"] for e in self.store.events("unmatched", since))
+        finished = {e["session"] for e in self.store.events("done", since)}
+        last_question = {e["session"]: (e["scenario"], e["question"]) for e in self.store.events("question", since)
+                         if e["session"] not in finished}
+        drop: dict[str, Counter] = {}
+        for scenario, question in last_question.values():
+            drop.setdefault(scenario, Counter())[question] += 1
+        ratings: Counter = Counter()
+        comments: deque = deque(maxlen=50)
+        for e in self.store.events("feedback", since):
+            ratings[e["rating"]] += 1
+            if e.get("comment"):
+                comments.append({"rating": e["rating"], "comment": e["comment"], "scenario": e.get("scenario")})
         total = sum(ratings.values())
         return {
             "since": dt.datetime.fromtimestamp(since).isoformat(timespec="seconds"),
             "sessions": sessions,
             "completed": len(finished),
-            "unmatched": [{"text": t, "count": n} for t, n in sorted(unmatched.items(), key=lambda x: -x[1])[:100]],
-            "drop_off": [{"scenario": s, "question": q, "sessions": n} for s, qs in drop.items() for q, n in
-                         sorted(qs.items(), key=lambda x: -x[1])],
+            "unmatched": [{"text": t, "count": n} for t, n in unmatched.most_common(100)],
+            "drop_off": [{"scenario": s, "question": q, "sessions": n} for s, qs in drop.items()
+                         for q, n in qs.most_common()],
             "ratings": {"count": total, "average": round(sum(r * n for r, n in ratings.items()) / total, 2) if total else None,
                         "by_rating": {str(r): ratings.get(r, 0) for r in range(1, 6)}},
-            "comments": [{"rating": e["rating"], "comment": e["comment"], "scenario": e.get("scenario")}
-                         for e in events if e["kind"] == "feedback" and e.get("comment")][-50:],
+            "comments": list(comments),
         }

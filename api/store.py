@@ -7,13 +7,14 @@ so two turns racing on one session never silently overwrite each other.
 """
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Iterator, Optional, Protocol
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Store(Protocol):
     def get(self, session_id: str) -> Optional[SessionRecord]: ...
     def save(self, record: SessionRecord) -> bool: ...  # False: someone saved a newer revision first
     def add_event(self, kind: str, data: dict) -> None: ...
-    def events(self, kind: Optional[str] = None, since: float = 0.0) -> list[dict]: ...
+    def events(self, kind: Optional[str] = None, since: float = 0.0) -> Iterator[dict]: ...  # oldest first, paged
     def purge(self) -> int: ...  # drop expired sessions and events past retention
     def ping(self) -> bool: ...
     def take_token(self, client: str, per_minute: int) -> bool: ...  # shared rate limit (below)
@@ -58,6 +59,7 @@ CREATE INDEX IF NOT EXISTS events_kind_at ON events(kind, at);
 CREATE TABLE IF NOT EXISTS rate_buckets (
   client TEXT PRIMARY KEY, tokens REAL NOT NULL, at REAL NOT NULL);
 """
+PAGE = 1000  # events read per round trip
 BUCKET_IDLE = 600.0  # seconds after which a client's bucket is full again for sure (dropped by purge)
 
 
@@ -109,12 +111,19 @@ class SQLiteStore:
         self._conn().execute("INSERT INTO events(kind, at, data) VALUES (?, ?, ?)",
                              (kind, time.time(), json.dumps(data, ensure_ascii=False)))
 
-    def events(self, kind: Optional[str] = None, since: float = 0.0) -> list[dict]:
-        sql, args = "SELECT kind, at, data FROM events WHERE at >= ?", [since]
+    def events(self, kind: Optional[str] = None, since: float = 0.0) -> Iterator[dict]:
+        """Oldest first, a page at a time (a month of events need not fit in memory)."""
+        sql = "SELECT id, kind, at, data FROM events WHERE at >= ? AND id > ?"
         if kind:
-            sql, args = sql + " AND kind = ?", args + [kind]
-        rows = self._conn().execute(sql + " ORDER BY id", args).fetchall()
-        return [{**json.loads(d), "kind": k, "at": at} for k, at, d in rows]
+            sql += " AND kind = ?"
+        last = 0
+        while True:
+            rows = self._conn().execute(sql + " ORDER BY id LIMIT ?",
+                                        [since, last, *([kind] if kind else []), PAGE]).fetchall()
+            for last, k, at, d in rows:
+                yield {**json.loads(d), "kind": k, "at": at}
+            if len(rows) < PAGE:
+                return
 
     def purge(self) -> int:
         now = time.time()
@@ -213,15 +222,24 @@ class RedisStore:
         self.r.zadd(f"{self.prefix}e:{kind}", {member: now})
         self.r.sadd(f"{self.prefix}e:kinds", kind)
 
-    def events(self, kind: Optional[str] = None, since: float = 0.0) -> list[dict]:
+    def events(self, kind: Optional[str] = None, since: float = 0.0) -> Iterator[dict]:
+        """Oldest first, a page at a time; several kinds are merged by time."""
         kinds = [kind] if kind else sorted(self.r.smembers(f"{self.prefix}e:kinds"))
-        out = []
-        for k in kinds:
-            for member in self.r.zrangebyscore(f"{self.prefix}e:{k}", since, "+inf"):
+        return heapq.merge(*(self._events_of(k, since) for k in kinds), key=lambda e: e["at"])
+
+    def _events_of(self, kind: str, since: float) -> Iterator[dict]:
+        key, low, seen = f"{self.prefix}e:{kind}", since, set()
+        while True:  # keyset paging on the score; members at the boundary score are not repeated
+            page = self.r.zrangebyscore(key, low, "+inf", start=0, num=PAGE, withscores=True)
+            fresh = [(m, score) for m, score in page if not (score == low and m in seen)]
+            for member, _ in fresh:
                 data = json.loads(member)
                 data.pop("n", None)
-                out.append({**data, "kind": k})
-        return sorted(out, key=lambda e: e["at"])
+                yield {**data, "kind": kind}
+            if len(page) < PAGE or not fresh:
+                return
+            low = fresh[-1][1]
+            seen = {m for m, score in page if score == low}
 
     def purge(self) -> int:  # sessions expire by themselves
         cutoff = time.time() - self.retention

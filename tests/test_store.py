@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from api import store as store_module
 from api.store import RedisStore, SessionRecord, SQLiteStore, refill
 from api.process import free_port
 
@@ -89,10 +90,22 @@ def test_events_and_retention(make_store):
     store.add_event("unmatched", {"text": "今天天气"})
     store.add_event("feedback", {"rating": 4})
     assert [e["kind"] for e in store.events()] == ["unmatched", "feedback"]
-    assert store.events("feedback")[0]["rating"] == 4
+    assert next(store.events("feedback"))["rating"] == 4
     time.sleep(1.2)
     store.purge()
-    assert store.events() == []
+    assert list(store.events()) == []
+
+
+def test_events_stream_page_by_page_in_time_order(make_store, monkeypatch):
+    """A month of events is read a page at a time (here 7), all of them, oldest first, kinds merged."""
+    monkeypatch.setattr(store_module, "PAGE", 7)
+    store = make_store()
+    for i in range(30):
+        store.add_event("question" if i % 3 else "session", {"i": i})
+    got = list(store.events())
+    assert [e["i"] for e in got] == list(range(30))
+    assert [e["i"] for e in store.events("session")] == list(range(0, 30, 3))
+    assert [e["i"] for e in store.events("question", since=got[20]["at"])] == [i for i in range(20, 30) if i % 3]
 
 
 def test_sqlite_is_in_wal_mode_and_survives_reopening(tmp_path):
