@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from assistant.dialogue import Engine
+from assistant.dialogue import Engine, default_engine
 
 _engine: Optional[Engine] = None
 _lock = threading.Lock()
@@ -14,13 +14,7 @@ def engine() -> Engine:
     global _engine
     with _lock:
         if _engine is None:
-            from knowledge.loader import load_cached
-
-            from assistant.search.dense import DEFAULT_CACHE
-            from assistant.search.identify import shared_identifier
-
-            kb = load_cached(DEFAULT_CACHE)
-            _engine = Engine(kb, shared_identifier(kb))
+            _engine = default_engine()
         return _engine
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .dialogue import DialogueError, Engine, Reply
+from .dialogue import DialogueError, Reply, default_engine
 
 
 def show(reply: Reply, out=sys.stdout) -> None:
@@ -17,13 +17,7 @@ def show(reply: Reply, out=sys.stdout) -> None:
 
 
 def run_chat(region: str, stdin=sys.stdin, out=sys.stdout) -> int:
-    from knowledge.loader import load_cached
-
-    from .search.dense import DEFAULT_CACHE
-    from .search.identify import shared_identifier
-
-    kb = load_cached(DEFAULT_CACHE)
-    engine = Engine(kb, shared_identifier(kb))
+    engine = default_engine()
     try:
         reply = engine.start(region, "web")
     except DialogueError as exc:

@@ -47,6 +47,18 @@ class Reply:
         return self.checklist is not None and self.question is None
 
 
+def default_engine() -> "Engine":
+    """The embedded default for a process of its own (terminal chat, rasa action server): the
+    repository's knowledge, pickled per version under the cache, and the in-process index."""
+    from knowledge.loader import load_cached
+
+    from .search.dense import DEFAULT_CACHE
+    from .search.identify import shared_identifier
+
+    kb = load_cached(DEFAULT_CACHE)
+    return Engine(kb, shared_identifier(kb))
+
+
 class Engine:
     def __init__(self, kb: KnowledgeBase, identifier, today: Optional[dt.date] = None):
         self.kb = kb
