@@ -182,7 +182,7 @@ class Engine:
             if index is not None and index < len(offered):
                 return self._switch_to(state, offered[index], offered_for)
             if yes is False:
-                return self._progress(state, "好的，继续办理。")
+                return self._command(state, "continue")
 
         if "switch" in u.intents:  # "不办这个了，我要办离婚": the words after the cue name the new matter
             found = self.identifier.identify(text, state.region, with_matters=False)
@@ -200,7 +200,9 @@ class Engine:
         # Not an answer: maybe another scenario ("不办这个了，我要开饭店") or something off-topic.
         found = self.identifier.identify(text, state.region, with_matters=True)
         if found.best and found.best.scenario != state.scenario and ("switch" in u.intents or found.p_any >= 0.5):
-            if state.answers and "switch" not in u.intents and found.best.scenario not in offered:
+            # unasked, with answers to lose: ask first (a region that lacks it only informs, below)
+            if state.answers and "switch" not in u.intents and not found.not_published \
+                    and found.best.scenario not in offered:
                 return self._confirm_switch(state, text, found)
             return self._switch(state, text, found)
         if "checklist" in u.intents:
@@ -260,8 +262,6 @@ class Engine:
     def _confirm_switch(self, state: DialogueState, text: str, found) -> Reply:
         """Free text that answers nothing here but fits another scenario, once answers were given:
         ask before leaving them ("孩子爸爸去世了" may be a detail, not a new matter)."""
-        if found.not_published:  # informs and offers local alternatives; nothing is dropped
-            return self._not_published(state, found)
         old, new = (_quoted(n) for n in (self._scenario(state).regions[state.region].name, found.best.name))
         state.offered, state.offered_for = [found.best.scenario], text
         return Reply(f"您是想改办{new}吗？改办后，{old}已回答的{len(state.answers)}个问题不再保留。", state,

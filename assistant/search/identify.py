@@ -435,7 +435,7 @@ class Identifier:
         tables = LexicalTables.load_or_build(kb, self.scenario_ids, stexts, self.matter_keys, mtexts, tkey, cache_dir)
         self.__dict__.update(vars(tables))
         self._term_hits: dict[tuple[str, str], np.ndarray] = {}  # lexicon term -> texts containing it
-        self._none_grams = [g for g in (set(T.char_ngrams(t.text)) for t in otexts) if g]
+        self._none_grams = lexical.GramIndex([g for g in (set(T.char_ngrams(t.text)) for t in otexts) if g])
 
     def _user_words(self) -> list[str]:
         words = []
@@ -526,8 +526,10 @@ class Identifier:
         the overlap more than unseen text deserves."""
         p_none = float(self.classifier.probabilities(q.vector)[-1])
         grams = q.grams
-        dice = [2 * len(g & grams) / (len(g) + len(grams)) for g in self._none_grams] if grams else []
-        overlap = max((d for d in dice if not (skip_copies and d >= COPY_DICE)), default=0.0)
+        dice = 2 * self._none_grams.overlap(grams) / (self._none_grams.sizes + len(grams)) if grams else np.zeros(0)
+        if skip_copies:
+            dice = dice[dice < COPY_DICE]
+        overlap = float(dice.max(initial=0.0))
         return p_none, float(np.max(self.none_index.vectors @ q.vector.astype(np.float32))), overlap
 
     # ------------------------------------------------------------------ answers

@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowledge.loader import read_yaml
+
 from .. import text as T
-from .documents import read_yaml
 
 LEXICON_FILE = Path(__file__).resolve().parents[1] / "data" / "lexicon.yaml"
 
