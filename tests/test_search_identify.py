@@ -17,7 +17,7 @@ import pytest
 
 from assistant.search import embedding, packaged
 from assistant.search.dense import DenseIndex, cache_key
-from assistant.search.documents import matter_texts, out_of_scope_texts, scenario_texts
+from assistant.search.documents import matter_contexts, matter_texts, out_of_scope_texts, scenario_texts
 from assistant.search.identify import Candidate, Identification, Identifier
 
 
@@ -251,9 +251,16 @@ def test_matter_ranking_hears_the_companion_model(identifier):
     vector = identifier.companion.encode_query([q.meant], convert_to_numpy=True, normalize_embeddings=True,
                                                show_progress_bar=False)[0]
     sims = identifier.companion_index.vectors @ vector
+    texts = identifier.companion_index.texts
+    context = MATTER_FEATURES.index("companion_context")
     for j, i in enumerate(rows[:20]):
         own = identifier.companion_index.owner_of_row == i
-        assert x[j, col] == pytest.approx(float(sims[own].max()), abs=1e-5)
+        names = own & np.array([t.field == "matter" for t in texts])
+        assert x[j, col] == pytest.approx(float(sims[names].max()), abs=1e-5)
+        # and to the name under its life event, e.g. "出生：出生医学证明办理"
+        under_event = own & np.array([t.field == "context" for t in texts])
+        assert under_event.sum() == 1 and "：" in texts[int(np.argmax(under_event))].text
+        assert x[j, context] == pytest.approx(float(sims[under_event].max()), abs=1e-5)
     assert identifier.companion_index.vectors.shape[1] == 512  # USE, not a second copy of e5
 
 
@@ -282,7 +289,8 @@ def test_cache_file_names_follow_the_knowledge_version(identifier, kb, search_ca
     assert current.exists()  # the session identifier's index is where the key says
     cid = embedding.model_id(packaged.COMPANION_MODEL)
     mtexts = matter_texts(kb)
-    assert (search_cache / f"matters-companion-{cache_key(kb.version, cid, mtexts)}.npy").exists()
+    ctexts = mtexts + matter_contexts(kb)
+    assert (search_cache / f"matters-companion-{cache_key(kb.version, cid, ctexts)}.npy").exists()
     assert (search_cache / f"matters-{cache_key(kb.version, mid, mtexts)}.npy").exists()  # both kept
     changed = dataclasses.replace(kb, version=kb.version + "-edited")
     assert changed.scenarios is kb.scenarios

@@ -79,6 +79,15 @@ def matter_texts(kb: KnowledgeBase) -> list[Text]:
     return out
 
 
+def matter_contexts(kb: KnowledgeBase) -> list[Text]:
+    """Each matter's name under its life event ("出生：出生医学证明办理", "新生儿出生：户口登记"):
+    a question that tells the situation ("孩子刚满月…") meets the event, not the official name."""
+    out = [Text(f"lifecycle:{mid}", "context", f"{m.scene}：{m.name}") for mid, m in kb.matters.items()]
+    out += [Text(f"{sid}/{mid}", "context", f"{s.title}：{m.name}")
+            for sid, s in kb.scenarios.items() for mid, m in s.matters.items()]
+    return out
+
+
 def out_of_scope_texts(path: Path = OUT_OF_SCOPE_FILE) -> list[Text]:
     """What "none" looks like: chit-chat, complaints, services that are no scenario."""
     raw = read_yaml(path) or {}

@@ -19,7 +19,7 @@ import pickle
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -29,7 +29,8 @@ from .. import nlu
 from .. import text as T
 from . import lexical, packaged
 from .dense import DEFAULT_CACHE, DenseIndex, cache_key
-from .documents import MatterEntry, Text, matter_entries, matter_texts, out_of_scope_texts, scenario_texts
+from .documents import (MatterEntry, Text, matter_contexts, matter_entries, matter_texts, out_of_scope_texts,
+                        scenario_texts)
 from .lexicon import Lexicon, default_lexicon
 
 FUSION_FILE = Path(__file__).resolve().parents[1] / "data" / "fusion.json"
@@ -143,6 +144,7 @@ MATTER_FEATURES = (
     "dense", "dense_rank", "bm25", "char_cover", "name_cover", "pinyin_cover", "lexicon_hit", "name_in_query",
     "is_lifecycle", "dense_gap", "bm25_rank", "text_cover_idf", "text_pinyin_cover", "alias_in_query",
     "common_run", "query_cover_idf", "name_length", "companion", "companion_rank", "companion_gap",
+    "companion_context", "companion_context_gap",
 )
 QUERY_FEATURES = (
     "top_p", "second_p", "top_gap", "max_dense_core", "max_bm25_core", "max_char_cover", "max_pinyin_cover",
@@ -183,7 +185,7 @@ class Fusion:
     margin: float = 0.15  # runners-up whose score is within this of the best are offered as choices
     matter_bias: float = -6.0
     matter_weights: np.ndarray = field(
-        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 2.0, 0, 0]))  # as MATTER_FEATURES
+        default_factory=lambda: np.array([8.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0, 2.0, 0.0, 0, 0, 0, 0, 0, 0, 0, 0, 2.0, 0, 0, 0, 0]))  # as MATTER_FEATURES
 
     @classmethod
     def load(cls, path: Path = FUSION_FILE, strict: bool = True) -> "Fusion":
@@ -367,11 +369,16 @@ def _encode_one(model, text: str) -> np.ndarray:
     return vector
 
 
-def _owner_best(index: DenseIndex, vector: np.ndarray) -> np.ndarray:
-    """Best cosine per owner of the index (aligned with index.owners)."""
-    best = np.full(len(index.owners), -1.0, dtype=np.float32)
-    np.maximum.at(best, index.owner_of_row, index.vectors @ vector.astype(np.float32))
-    return best.astype(np.float64)
+def _owner_best(index: DenseIndex, vector: np.ndarray, fields: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
+    """Best cosine per owner of the index (aligned with index.owners): over all rows, or one
+    array per field mask given."""
+    sims = index.vectors @ vector.astype(np.float32)
+    out = []
+    for rows in fields or [slice(None)]:
+        best = np.full(len(index.owners), -1.0, dtype=np.float32)
+        np.maximum.at(best, index.owner_of_row[rows], sims[rows])
+        out.append(best.astype(np.float64))
+    return out
 
 
 def _reciprocal_rank(order: np.ndarray) -> np.ndarray:
@@ -414,14 +421,15 @@ class Identifier:
         (default: the configured ones). `reuse`: the identifier of the previous knowledge
         version (a hot reload); its models are kept and its vectors taken over for texts that
         did not change, so a reload re-encodes only what was edited."""
-        # jieba's dictionary loads on a thread; sentence-transformers imports on another while
-        # the packaged engines already answer (packaged.starting_model): a shorter cold start.
+        # jieba's dictionary loads on a thread, and the companion's engine on another;
+        # sentence-transformers imports last, while the packaged engines already answer.
         warm = threading.Thread(target=lexical.warm_up, daemon=True)
         warm.start()
         self.kb = kb
-        self.model = _first(model, getattr(reuse, "model", None)) or packaged.starting_model()
+        # models it starts itself import sentence-transformers once the rest has loaded (below)
+        self.model = _first(model, getattr(reuse, "model", None)) or packaged.starting_model(start=False)
         self.companion = _first(companion, getattr(reuse, "companion", None)) \
-            or packaged.starting_model(packaged.configured_companion())
+            or packaged.starting_model(packaged.configured_companion(), start=False)
         warm.join()
         self.lexicon = lexicon or default_lexicon()
         self.fusion = fusion or Fusion.load()
@@ -452,8 +460,10 @@ class Identifier:
                 self.scenario_index, self.none_index, cache_key(skey, mid, otexts), cache_dir)
         self.matter_index = index("matters", "matter_index", mtexts, cache_key(kb.version, mid, mtexts), False)
         cid = getattr(self.companion, "yici_model_id", type(self.companion).__name__)
-        self.companion_index = index("matters-companion", "companion_index", mtexts,
-                                     cache_key(kb.version, cid, mtexts), False, self.companion)
+        ctexts = mtexts + matter_contexts(kb)  # the names, then each name under its life event
+        self.companion_index = index("matters-companion", "companion_index", ctexts,
+                                     cache_key(kb.version, cid, ctexts), False, self.companion)
+        self._companion_fields = {f: np.array([t.field == f for t in ctexts]) for f in ("matter", "context")}
         ttexts = [Text(term, "term", term) for term in self.lexicon.terms()]
         self.term_index = index("lexicon_terms", "term_index", ttexts, cache_key("lexicon", mid, ttexts), True)
         self._term_row = {t.text: i for i, t in enumerate(self.term_index.texts)}
@@ -471,6 +481,9 @@ class Identifier:
         self.__dict__.update(vars(tables))
         self._term_hits: dict[tuple[str, str], np.ndarray] = {}  # lexicon term -> texts containing it
         self._none_grams = lexical.GramIndex([g for g in (set(T.char_ngrams(t.text)) for t in otexts) if g])
+        for m in (self.companion, self.model):
+            if isinstance(m, packaged.StartingModel):
+                m.start()
 
     def _user_words(self) -> list[str]:
         words = []
@@ -636,10 +649,12 @@ class Identifier:
         Candidates: the best `pool` by dense similarity and by BM25; the rest cannot win. The
         gram overlaps are computed for every matter at once (sparse products), the substring
         features only for the candidates."""
-        dense = _owner_best(self.matter_index, q.vector)
+        dense, = _owner_best(self.matter_index, q.vector)
         # A model of another family (USE next to e5) errs elsewhere: its similarity, rank and gap
-        # to its best lifted cross-validated top-1 on the dev rows and on descriptive phrasing.
-        companion = _owner_best(self.companion_index, self.companion_vector(q.meant))
+        # to its best lifted cross-validated top-1 on the dev rows and on descriptive phrasing;
+        # so did its similarity to the names under their life events (documents.matter_contexts).
+        companion, context = _owner_best(self.companion_index, self.companion_vector(q.meant),
+                                         (self._companion_fields["matter"], self._companion_fields["context"]))
         bm = np.array(self.bm25_matters.scores(q.terms)) / max(self.bm25_matters.max_score(q.terms), 1e-6)
         by_dense, by_bm = np.argsort(-dense), np.argsort(-bm)
         rows = np.unique(np.concatenate([by_dense[:pool], by_bm[:pool]]))
@@ -666,7 +681,7 @@ class Identifier:
             lexical.group_max(name_pinyin, self.name_starts),
             np.zeros(len(dense)), np.zeros(len(dense)),
             self.matter_grams.overlap(grams, weighted=True) / q_weight,
-            self.name_length, companion, companion_rank, companion - companion.max(),
+            self.name_length, companion, companion_rank, companion - companion.max(), context, context - context.max(),
         ])[rows]
         meant, compact = q.meant, q.compact
         shares_pair = self.name_grams.overlap(grams) > 0  # else no common run beyond one character

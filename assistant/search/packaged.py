@@ -102,10 +102,22 @@ class EngineEncoder:
 
 
 class USEEngineEncoder(EngineEncoder):
-    """The same for USE-multilingual v3: a symmetric model, queries and texts alike."""
+    """The same for USE-multilingual v3: a symmetric model, queries and texts alike. Its
+    weights and vocabulary take about a second to read: they load on a thread, and the first
+    encode waits for them (a cached index needs none before the first matter search)."""
 
     def __init__(self, num_threads: Optional[int] = None):
-        self.engine = use_engine(num_threads or 1)
+        self._loaded: list = []
+        self._loading = threading.Thread(target=lambda: self._loaded.append(use_engine(num_threads or 1)),
+                                         name="load-use-engine", daemon=True)
+        self._loading.start()
+
+    @property
+    def engine(self):
+        self._loading.join()
+        if not self._loaded:
+            raise RuntimeError("USE 嵌入引擎加载失败（见日志）")
+        return self._loaded[0]
 
     def _raw(self, texts: list[str], is_query: bool):
         return self.engine.encode(texts)
@@ -119,16 +131,29 @@ ENGINE_ENCODERS = {DEFAULT_MODEL: EngineEncoder, COMPANION_MODEL: USEEngineEncod
 
 class StartingModel:
     """A packaged model while sentence-transformers imports on a thread: encode calls go to
-    the engine until the SentenceTransformer is ready (wait() returns it), then to it."""
+    the engine until the SentenceTransformer is ready (wait() returns it), then to it.
 
-    def __init__(self, name: str = DEFAULT_MODEL):
+    start=False: the import begins at start(). The identifier starts it once everything
+    else has loaded: the import is mostly Python, and sharing the interpreter with the rest of
+    the start-up made the first answer come seconds later."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, start: bool = True):
         self.name = name
         self.yici_model_id = model_id(name)
         self._ready = threading.Event()
         self._model = None
         self._error: Optional[BaseException] = None
-        threading.Thread(target=self._load, name="load-sentence-transformers", daemon=True).start()
+        self._started = False
         self._engine = ENGINE_ENCODERS[name](configured_threads())
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Begin importing sentence-transformers (once), after the engine has loaded."""
+        if not self._started:
+            self._started = True
+            self._engine.engine  # noqa: B018 (a USE engine loads on its thread: wait for it)
+            threading.Thread(target=self._load, name="load-sentence-transformers", daemon=True).start()
 
     def _load(self) -> None:
         try:
@@ -166,12 +191,13 @@ class StartingModel:
         return self._engine.get_embedding_dimension()
 
 
-def starting_model(name: Optional[str] = None):
-    """The configured model (default: the main one): a packaged one starts at once
-    (StartingModel); a sentence-transformers folder loads here, before the first answer."""
+def starting_model(name: Optional[str] = None, start: bool = True):
+    """The configured model (default: the main one): a packaged one answers at once through
+    its engine (StartingModel; `start` as there); a sentence-transformers folder loads here,
+    before the first answer."""
     name = name or configured_model()
     if name in ENGINE_ENCODERS:
-        return StartingModel(name)
+        return StartingModel(name, start)
     from .embedding import load_model
 
     return load_model(name)
