@@ -441,3 +441,22 @@ def test_none_is_ranked_by_its_own_probability_after_the_decision():
     assert rank_with_none(labels, [0.6, 0.3, 0.04, 0.01], 0.95, threshold) == ["a", "b", "none", "c", "d"]
     # Doubtful (1 - p_any = 0.6 beats the runner-up): "none" right after the decision, never before it.
     assert rank_with_none(labels, [0.1, 0.3, 0.0, 0.0], 0.4, threshold) == ["b", "none", "a", "c", "d"]
+
+
+def test_concurrent_queries_answer_as_sequential_ones(identifier):
+    """The API serves queries from a thread pool: both models' engines and the caches are
+    shared, and answers must not depend on what runs beside them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"{t}{i}" for i, t in enumerate(["孩子满月了想交居民医保", "二手房过户要带什么", "公司注销流程",
+                                              "退休金怎么领", "残疾证补办", "今天天气不错"] * 4)]
+
+    def answer(text):
+        found = identifier.identify(text, "dongying")
+        return found.label, [(c.scenario, c.score) for c in found.candidates[:5]], [(h.key, h.score) for h in found.matters]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(answer, texts))
+    identifier._encode_cached.cache_clear()
+    identifier.companion_vector.cache_clear()
+    assert together == [answer(t) for t in texts]
