@@ -369,6 +369,19 @@ def test_the_engine_answers_like_sentence_transformers_until_it_has_imported(ide
     assert started.get_embedding_dimension() == model.get_embedding_dimension() == dim
 
 
+def test_a_companion_engine_that_fails_to_load_says_why_when_asked(monkeypatch):
+    """The USE engine loads on a thread: its error must reach the caller, not die with the thread."""
+    def broken(threads):
+        raise OSError("weights.npz: 文件已损坏")
+
+    monkeypatch.setattr(packaged, "use_engine", broken)
+    encoder = packaged.USEEngineEncoder()
+    with pytest.raises(OSError, match="文件已损坏"):
+        encoder.encode_query(["居住证怎么办"])
+    with pytest.raises(OSError, match="文件已损坏"):  # every time, not only the first
+        encoder.engine
+
+
 def test_the_companion_is_symmetric_and_relates_colloquial_to_official_names(identifier):
     """USE has no query/passage prompts: a query and a text are encoded alike."""
     model = identifier.companion.wait()

@@ -527,14 +527,7 @@ class Identifier:
         """One row per scenario (self.scenario_ids order), columns as FEATURES."""
         meant, vector = q.meant, q.vector
         n = len(self.scenario_ids)
-        sims = self.scenario_index.vectors @ vector.astype(np.float32)
-        owner = self.scenario_index.owner_of_row
-        dense = {}
-        for f, mask in self._field_masks.items():
-            best = np.full(n, -1.0, dtype=np.float32)
-            np.maximum.at(best, owner[mask], sims[mask])
-            dense[f] = best.astype(np.float64)
-        core = dense["core"]
+        core, parts = _owner_best(self.scenario_index, vector, (self._field_masks["core"], self._field_masks["parts"]))
         order = np.argsort(-core)
         gap = core - np.where(np.arange(n) == order[0], core[order[1]], core[order[0]])
         dense_rank = np.empty(n)
@@ -562,7 +555,7 @@ class Identifier:
         # would crowd two exact hits ("没领结婚证，上户口") into a tie.
         near = 1.0 - alias
         return np.column_stack([
-            core, dense["parts"], gap, bm_core, bm_parts, char_cover, pinyin_cover, lex, alias, published,
+            core, parts, gap, bm_core, bm_parts, char_cover, pinyin_cover, lex, alias, published,
             core * alias, dense_rank, bm_rank, clf, np.log(clf + 1e-6), alias_cover * near, alias_pinyin * near,
         ])
 

