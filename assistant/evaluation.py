@@ -129,10 +129,8 @@ def _plain(text: str) -> str:
 
 
 def _dense_baseline(identifier: Identifier, vector: np.ndarray) -> np.ndarray:
-    sims = identifier.scenario_index.vectors @ vector.astype(np.float32)
-    best = np.full(len(identifier.scenario_ids), -1.0, dtype=np.float32)
-    np.maximum.at(best, identifier.scenario_index.owner_of_row, sims)
-    return best.astype(np.float64)
+    best, = identifier.scenario_index.owner_best(vector)
+    return best
 
 
 def _bm25_baseline(identifier: Identifier, text: str) -> np.ndarray:

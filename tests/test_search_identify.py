@@ -17,7 +17,7 @@ import pytest
 
 from assistant.search import embedding, packaged
 from assistant.search.dense import DenseIndex, cache_key
-from assistant.search.documents import matter_contexts, matter_texts, out_of_scope_texts, scenario_texts
+from assistant.search.documents import Text, matter_contexts, matter_texts, out_of_scope_texts, scenario_texts
 from assistant.search.identify import Candidate, Identification, Identifier
 
 
@@ -325,6 +325,25 @@ def test_changed_knowledge_version_rebuilds_into_a_new_file(identifier, kb, tmp_
     assert np.allclose(rebuilt.vectors, built.vectors, atol=1e-6)  # same texts, same model
     # the vectors are the session index's rows for these texts
     assert np.allclose(built.vectors, identifier.scenario_index.vectors[:4], atol=1e-5)
+
+
+def test_each_owners_best_similarity_comes_from_faiss_per_field():
+    """DenseIndex.owner_best: faiss computes every row's inner product; each owner keeps its
+    best per field, -1 where it has no text of that field."""
+    rng = np.random.default_rng(1)
+    texts = [Text("b", "core", "乙1"), Text("a", "parts", "甲2"), Text("b", "parts", "乙2"), Text("a", "core", "甲1"),
+             Text("c", "core", "丙1"), Text("b", "core", "乙3")]
+    vectors = rng.normal(size=(len(texts), 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = DenseIndex(texts, vectors)
+    query = vectors[0] + 0.5 * vectors[1]
+    sims = vectors @ query
+    assert np.allclose(index.similarities(query), sims, atol=1e-6)
+    every, core, parts = index.owner_best(query, (None, "core", "parts"))
+    assert index.owners == ["a", "b", "c"]
+    assert np.allclose(every, [max(sims[1], sims[3]), max(sims[0], sims[2], sims[5]), sims[4]], atol=1e-6)
+    assert np.allclose(core, [sims[3], max(sims[0], sims[5]), sims[4]], atol=1e-6)
+    assert np.allclose(parts, [sims[1], sims[2], -1.0], atol=1e-6)  # c has no parts text
 
 
 # ---------------------------------------------------------------- the model

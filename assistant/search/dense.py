@@ -10,7 +10,7 @@ import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import faiss
 import numpy as np
@@ -42,6 +42,40 @@ class DenseIndex:
         self.owners = owners
         position = {o: i for i, o in enumerate(owners)}
         self.owner_of_row = np.array([position[t.owner] for t in self.texts], dtype=np.int64)
+        self._every_row = np.arange(len(self.texts), dtype=np.int64).reshape(1, -1)
+        fields = {t.field for t in self.texts}
+        self._groups = {f: self._group(f) for f in (None, *sorted(fields))}
+
+    def similarities(self, vector: np.ndarray) -> np.ndarray:
+        """Inner product of `vector` with every row, computed by faiss: exact and unranked, since
+        the features want every owner's best, not a top-k (a full search would also sort)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        out = np.empty((1, len(self.texts)), dtype=np.float32)
+        if len(self.texts):
+            self.index.compute_distance_subset(1, faiss.swig_ptr(query), len(self.texts), faiss.swig_ptr(out),
+                                               faiss.swig_ptr(self._every_row))
+        return out[0]
+
+    def owner_best(self, vector: np.ndarray, fields: Sequence[Optional[str]] = (None,)) -> list[np.ndarray]:
+        """Best cosine per owner (aligned with self.owners), one array per field (None: every
+        text); -1 where the owner has no text of that field."""
+        sims = self.similarities(vector)
+        out = []
+        for field in fields:
+            rows, starts, owners = self._groups[field]
+            best = np.full(len(self.owners), -1.0)
+            if len(rows):
+                best[owners] = np.maximum.reduceat(sims[rows], starts)
+            out.append(best)
+        return out
+
+    def _group(self, field: Optional[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows of the field ordered by owner, where each owner's run starts, those owners)."""
+        rows = np.array([i for i, t in enumerate(self.texts) if field is None or t.field == field], dtype=np.int64)
+        rows = rows[np.argsort(self.owner_of_row[rows], kind="stable")]
+        owners = self.owner_of_row[rows]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(rows) else rows
+        return rows, starts, owners[starts]
 
     @classmethod
     def load_or_build(cls, name: str, texts: Sequence[Text], model, key: str, cache_dir: Path = DEFAULT_CACHE,
@@ -60,21 +94,6 @@ class DenseIndex:
         # exactly one key long: "matters-*" would also match "matters-companion-…"
         replace_cache_file(path, write, f"{name}-{'?' * len(key)}.npy")
         return cls(texts, vectors)
-
-    def owner_max(self, query_vector: np.ndarray, field: str | None = None) -> np.ndarray:
-        """Best cosine per owner (aligned with self.owners); -1 where the owner has no text."""
-        scores, rows = self.index.search(query_vector.reshape(1, -1).astype(np.float32), self.index.ntotal)
-        best = np.full(len(self.owners), -1.0, dtype=np.float32)
-        rows, scores = rows[0], scores[0]
-        if field is not None:
-            keep = np.array([self.texts[r].field == field for r in rows])
-            rows, scores = rows[keep], scores[keep]
-        np.maximum.at(best, self.owner_of_row[rows], scores)
-        return best
-
-    def top(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        scores, rows = self.index.search(query_vector.reshape(1, -1).astype(np.float32), k)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
 
 
 def encode_texts(model, texts: list[str], *, progress: bool = True, label: str = "index",

@@ -19,7 +19,7 @@ import pickle
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -369,18 +369,6 @@ def _encode_one(model, text: str) -> np.ndarray:
     return vector
 
 
-def _owner_best(index: DenseIndex, vector: np.ndarray, fields: Sequence[np.ndarray] = ()) -> list[np.ndarray]:
-    """Best cosine per owner of the index (aligned with index.owners): over all rows, or one
-    array per field mask given."""
-    sims = index.vectors @ vector.astype(np.float32)
-    out = []
-    for rows in fields or [slice(None)]:
-        best = np.full(len(index.owners), -1.0, dtype=np.float32)
-        np.maximum.at(best, index.owner_of_row[rows], sims[rows])
-        out.append(best.astype(np.float64))
-    return out
-
-
 def _reciprocal_rank(order: np.ndarray) -> np.ndarray:
     """1 / (1 + position) of each item, given the items best first."""
     rank = np.empty(len(order))
@@ -463,15 +451,11 @@ class Identifier:
         ctexts = mtexts + matter_contexts(kb)  # the names, then each name under its life event
         self.companion_index = index("matters-companion", "companion_index", ctexts,
                                      cache_key(kb.version, cid, ctexts), False, self.companion)
-        self._companion_fields = {f: np.array([t.field == f for t in ctexts]) for f in ("matter", "context")}
         ttexts = [Text(term, "term", term) for term in self.lexicon.terms()]
         self.term_index = index("lexicon_terms", "term_index", ttexts, cache_key("lexicon", mid, ttexts), True)
         self._term_row = {t.text: i for i, t in enumerate(self.term_index.texts)}
         assert self.scenario_index.owners == self.scenario_ids
         assert self.companion_index.owners == self.matter_index.owners
-        self._field_masks = {
-            f: np.array([t.field == f for t in self.scenario_index.texts]) for f in ("core", "parts")
-        }
 
         self.matter_entries = {e.key: e for e in matter_entries(kb)}
         self.matter_keys = self.matter_index.owners
@@ -527,7 +511,7 @@ class Identifier:
         """One row per scenario (self.scenario_ids order), columns as FEATURES."""
         meant, vector = q.meant, q.vector
         n = len(self.scenario_ids)
-        core, parts = _owner_best(self.scenario_index, vector, (self._field_masks["core"], self._field_masks["parts"]))
+        core, parts = self.scenario_index.owner_best(vector, ("core", "parts"))
         order = np.argsort(-core)
         gap = core - np.where(np.arange(n) == order[0], core[order[1]], core[order[0]])
         dense_rank = np.empty(n)
@@ -572,7 +556,7 @@ class Identifier:
         if skip_copies:
             dice = dice[dice < COPY_DICE]
         overlap = float(dice.max(initial=0.0))
-        return p_none, float(np.max(self.none_index.vectors @ q.vector.astype(np.float32))), overlap
+        return p_none, float(self.none_index.similarities(q.vector).max(initial=-1.0)), overlap
 
     # ------------------------------------------------------------------ answers
     def identify(self, text: str, region: str, *, with_matters: bool = True) -> Identification:
@@ -642,12 +626,11 @@ class Identifier:
         Candidates: the best `pool` by dense similarity and by BM25; the rest cannot win. The
         gram overlaps are computed for every matter at once (sparse products), the substring
         features only for the candidates."""
-        dense, = _owner_best(self.matter_index, q.vector)
+        dense, = self.matter_index.owner_best(q.vector)
         # A model of another family (USE next to e5) errs elsewhere: its similarity, rank and gap
         # to its best lifted cross-validated top-1 on the dev rows and on descriptive phrasing;
         # so did its similarity to the names under their life events (documents.matter_contexts).
-        companion, context = _owner_best(self.companion_index, self.companion_vector(q.meant),
-                                         (self._companion_fields["matter"], self._companion_fields["context"]))
+        companion, context = self.companion_index.owner_best(self.companion_vector(q.meant), ("matter", "context"))
         bm = np.array(self.bm25_matters.scores(q.terms)) / max(self.bm25_matters.max_score(q.terms), 1e-6)
         by_dense, by_bm = np.argsort(-dense), np.argsort(-bm)
         rows = np.unique(np.concatenate([by_dense[:pool], by_bm[:pool]]))
