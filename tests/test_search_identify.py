@@ -411,6 +411,45 @@ def test_the_companion_is_symmetric_and_relates_colloquial_to_official_names(ide
     assert q[1] @ q[0] > q[1] @ q[2]
 
 
+def test_a_companion_model_folder_serves_matter_search(identifier, kb, search_cache, tmp_path, monkeypatch):
+    """YICI_COMPANION_MODEL pointing at a sentence-transformers folder (here: the packaged USE,
+    saved as one) loads that folder, keys its own index on it, and ranks like the packaged one."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    folder = tmp_path / "use-multilingual-v3"
+    identifier.companion.wait().save(str(folder))
+    monkeypatch.setenv("YICI_COMPANION_MODEL", str(folder))
+    cache = tmp_path / "cache"
+    shutil.copytree(search_cache, cache)  # the main model's indexes: not rebuilt
+    found = Identifier(kb, identifier.model, cache_dir=cache, progress=False)
+    assert isinstance(found.companion, SentenceTransformer)  # the folder, loaded before the first answer
+    assert found.companion.yici_model_id.startswith(f"{folder}@")
+    key = cache_key(kb.version, found.companion.yici_model_id, matter_texts(kb) + matter_contexts(kb))
+    assert (cache / f"matters-companion-{key}.npy").exists()
+    assert np.allclose(found.companion_index.vectors, identifier.companion_index.vectors, atol=1e-5)
+    for text in ("孩子满月了想交居民医保", "公司注销要去哪些部门"):
+        a, b = identifier.find_matters(text, k=5), found.find_matters(text, k=5)
+        assert [h.key for h in a] == [h.key for h in b]
+        assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-3)
+
+
+def test_a_folder_runs_no_code_of_its_own_unless_it_names_our_modules(identifier, tmp_path):
+    """Folders saved from our packaged models name our module classes: those may be imported.
+    A folder naming any other class is refused by sentence-transformers (no remote code)."""
+    folder = tmp_path / "e5"
+    identifier.model.wait().save(str(folder))
+    assert embedding._only_our_modules(str(folder))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["type"] = "somebody.else.Module"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    assert not embedding._only_our_modules(str(folder))
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        embedding.load_model(str(folder))
+    assert not embedding._only_our_modules(str(tmp_path / "missing"))
+
+
 @pytest.mark.parametrize("variable", ["YICI_EMBEDDING_MODEL", "YICI_COMPANION_MODEL"])
 def test_a_configured_model_folder_loads_before_the_first_answer(tmp_path, monkeypatch, variable):
     """Only the packaged models have an engine to answer with early: a configured folder loads

@@ -11,7 +11,9 @@ forced on).
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any, Optional
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -105,6 +107,18 @@ def load_model(name: Optional[str] = None) -> SentenceTransformer:
     elif not os.path.isdir(name):
         raise FileNotFoundError(f"嵌入模型目录不存在: {name}（本系统不从模型仓库下载模型）")
     else:
-        model = SentenceTransformer(name, device="cpu", local_files_only=True)
+        model = SentenceTransformer(name, device="cpu", local_files_only=True, trust_remote_code=_only_our_modules(name))
     model.yici_model_id = model_id(name)  # a model handed on (e.g. to a reloaded knowledge) keeps its cache key
     return model
+
+
+def _only_our_modules(folder: str) -> bool:
+    """Whether the folder was saved from one of our packaged models: its modules are our own
+    classes (this file), not code from a hub, so sentence-transformers may import them. Any
+    other folder loads without running code of its own."""
+    try:
+        modules = json.loads((Path(folder) / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(modules, list) and bool(modules) \
+        and all(isinstance(m, dict) and str(m.get("type", "")).startswith(f"{__name__}.") for m in modules)
