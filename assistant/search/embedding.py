@@ -24,8 +24,8 @@ import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.input_module import InputModule
 
-from .packaged import (COMPANION_MODEL, DEFAULT_MODEL, USE_THREADS, configured_model, configured_threads, engine,
-                       model_id, use_engine)
+from .packaged import (COMPANION_MODEL, DEFAULT_MODEL, USE_DIMENSION, USE_THREADS, configured_model, configured_threads,
+                       engine, model_id, use_engine)
 QUERY_PROMPT, DOCUMENT_PROMPT = "query: ", "passage: "
 
 
@@ -93,7 +93,7 @@ class USEMultilingual(PackagedEncoder):
         return self.engine.encode(texts)
 
     def get_embedding_dimension(self) -> int:
-        return 512
+        return USE_DIMENSION
 
 
 def load_model(name: Optional[str] = None) -> SentenceTransformer:

@@ -43,8 +43,6 @@ FEATURES = (
 # (normalised) sum at this weight to the encoding of the user's own words. Encoding the words
 # and the terms as one longer text ranked no better in CV and cost 40 % more model time.
 EXPANSION_WEIGHT = 0.5
-_MODEL_OF = {"scenario_index": "model", "none_index": "model", "matter_index": "model", "term_index": "model",
-             "companion_index": "companion"}  # which model encoded each index
 COPY_DICE = 0.8  # bigram overlap from which a text counts as a copy of another
 MAX_CLAUSES = 8  # clauses tried one by one when the whole sentence falls under the gate
 
@@ -432,9 +430,10 @@ class Identifier:
         mtexts = matter_texts(kb)
         skey = cache_key(kb.version, mid, stexts)
         # Scenario texts are mostly utterances (aliases, examples): encode them like queries.
-        def index(name: str, attr: str, texts, key: str, as_queries: bool, model=self.model) -> DenseIndex:
-            previous = getattr(reuse, attr, None)
-            if previous is not None and previous.texts == list(texts) and getattr(reuse, _MODEL_OF[attr]) is model:
+        def index(name: str, attr: str, texts, key: str, as_queries: bool, by: str = "model") -> DenseIndex:
+            """`by`: the attribute naming the model that encodes these texts."""
+            previous, model = getattr(reuse, attr, None), getattr(self, by)
+            if previous is not None and previous.texts == list(texts) and getattr(reuse, by) is model:
                 return previous
             return DenseIndex.load_or_build(name, texts, model, key, cache_dir, progress, as_queries=as_queries)
 
@@ -450,7 +449,7 @@ class Identifier:
         cid = getattr(self.companion, "yici_model_id", type(self.companion).__name__)
         ctexts = mtexts + matter_contexts(kb)  # the names, then each name under its life event
         self.companion_index = index("matters-companion", "companion_index", ctexts,
-                                     cache_key(kb.version, cid, ctexts), False, self.companion)
+                                     cache_key(kb.version, cid, ctexts), False, by="companion")
         ttexts = [Text(term, "term", term) for term in self.lexicon.terms()]
         self.term_index = index("lexicon_terms", "term_index", ttexts, cache_key("lexicon", mid, ttexts), True)
         self._term_row = {t.text: i for i, t in enumerate(self.term_index.texts)}
@@ -514,14 +513,12 @@ class Identifier:
         core, parts = self.scenario_index.owner_best(vector, ("core", "parts"))
         order = np.argsort(-core)
         gap = core - np.where(np.arange(n) == order[0], core[order[1]], core[order[0]])
-        dense_rank = np.empty(n)
-        dense_rank[order] = 1.0 / (np.arange(n) + 1)
+        dense_rank = _reciprocal_rank(order)
 
         scale = max(self.bm25_core.max_score(q.terms), 1e-6)
         bm_core = np.array(self.bm25_core.scores(q.terms)) / scale
         bm_parts = np.array(self.bm25_parts.scores(q.terms)) / scale
-        bm_rank = np.empty(n)
-        bm_rank[np.argsort(-(bm_core + 0.5 * bm_parts))] = 1.0 / (np.arange(n) + 1)
+        bm_rank = _reciprocal_rank(np.argsort(-(bm_core + 0.5 * bm_parts)))
 
         grams, pys = q.grams, q.pinyin
         char_cover = self.core_grams.overlap(grams) / max(len(grams), 1)

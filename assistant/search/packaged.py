@@ -61,6 +61,7 @@ def engine(num_threads: Optional[int] = None, variant: str = "original"):
         return _engines[key]
 
 
+USE_DIMENSION = 512
 USE_THREADS = 1  # BLAS threads of a USE encode (~2 ms): more would spin on after it and take
 # the cores from e5's OpenMP threads (why assistant/__init__ sets OPENBLAS_NUM_THREADS=1), so
 # YICI_EMBEDDING_THREADS, the main model's setting, does not apply to it.
@@ -110,8 +111,7 @@ class USEEngineEncoder(EngineEncoder):
     weights and vocabulary take about a second to read: they load on a thread, and the first
     encode waits for them (a cached index needs none before the first matter search)."""
 
-    def __init__(self, num_threads: Optional[int] = None):
-        self._threads = USE_THREADS  # not num_threads: see USE_THREADS
+    def __init__(self, num_threads: Optional[int] = None):  # num_threads is e5's setting: see USE_THREADS
         self._engine = None
         self._error: Optional[BaseException] = None
         self._loading = threading.Thread(target=self._load, name="load-use-engine", daemon=True)
@@ -119,7 +119,7 @@ class USEEngineEncoder(EngineEncoder):
 
     def _load(self) -> None:
         try:
-            self._engine = use_engine(self._threads)
+            self._engine = use_engine(USE_THREADS)
         except BaseException as exc:  # raised to whoever asks for the engine
             self._error = exc
 
@@ -134,7 +134,7 @@ class USEEngineEncoder(EngineEncoder):
         return self.engine.encode(texts)
 
     def get_embedding_dimension(self) -> int:
-        return 512
+        return USE_DIMENSION
 
 
 ENGINE_ENCODERS = {DEFAULT_MODEL: EngineEncoder, COMPANION_MODEL: USEEngineEncoder}
